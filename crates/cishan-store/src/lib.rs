@@ -1,1 +1,266 @@
-//! cishan-store
+//! Storage for cishan: one implementation in portable SQL over sqlx `Any`, run on SQLite (the
+//! embedded default: one file, WAL, foreign keys on) or PostgreSQL (by URL).
+//!
+//! Architecture invariant: this crate knows SQL and nothing about HTTP or pages. Every write goes
+//! through a [`WriteTx`], which appends a hash-chained [`journal`] entry in the same transaction
+//! as the change, so a change without its journal entry cannot be committed by this API.
+
+pub mod journal;
+mod records;
+mod time;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use journal::{JournalEntry, JournalProblem, JournalReport, NewEntry};
+pub use records::*;
+pub use time::{format_instant, parse_instant};
+
+/// The number of pooled connections used for reads.
+const MAX_READ_CONNECTIONS: u32 = 8;
+/// How long a statement waits for a SQLite lock before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// Rows per multi-row INSERT in bulk loads; keeps bind counts well under SQLite's 32,766 limit.
+pub const BULK_BATCH_ROWS: usize = 500;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything that can go wrong in the store. The web layer maps these to HTTP in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL `{0}` is not supported: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored value is invalid: {0}")]
+    Corrupt(String),
+    #[error("{what} `{key}` already exists")]
+    Conflict { what: &'static str, key: String },
+}
+
+impl StoreError {
+    /// True when a unique or primary key constraint refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Conflict { .. } => true,
+            StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Pool for reads (and for writes on PostgreSQL).
+    read: AnyPool,
+    /// Pool for writing transactions. On SQLite it holds one connection: SQLite admits one writer
+    /// at a time, and a single writer avoids lock-upgrade deadlocks between deferred transactions.
+    write: AnyPool,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`). For SQLite the file and
+    /// its directory are created when missing.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let read = pool_options(backend, MAX_READ_CONNECTIONS)
+            .connect_with(options.clone())
+            .await?;
+        let write = match backend {
+            Backend::Sqlite => pool_options(backend, 1).connect_with(options).await?,
+            Backend::Postgres => read.clone(),
+        };
+        Ok(Store {
+            backend,
+            read,
+            write,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.write)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.write)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a writing transaction. Nothing is written unless [`WriteTx::commit`] is called.
+    pub async fn begin(&self) -> Result<WriteTx> {
+        let tx = self.write.begin().await?;
+        Ok(WriteTx { tx })
+    }
+
+    /// The pool for read-only queries.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// A writing transaction. Every business change made through it should be paired with a
+/// journal entry ([`WriteTx::journal`]) describing it.
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Normalises `sqlite://PATH` so the file is created when missing, and creates its directory.
+fn sqlite_url(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" {
+        // An in-memory database would be a different database per pooled connection.
+        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+    }
+    if let Some(dir) = Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    let query = query.unwrap_or("mode=rwc");
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30));
+    match backend {
+        Backend::Sqlite => options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers proceed while one writer commits; synchronous=FULL makes every
+                // acknowledged commit durable across power loss, not only across a process crash.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                    .await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options,
+    }
+}
+
+/// Builds `($1, $2), ($3, $4)…` for a multi-row INSERT of `rows` rows of `columns` columns.
+/// Both SQLite and PostgreSQL accept numbered `$N` placeholders.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * columns + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_every_cell() {
+        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(backend_of("sqlite://x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            backend_of("postgres://postgres@127.0.0.1/x").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(backend_of("mysql://x").is_err());
+        assert!(sqlite_url("sqlite://:memory:").is_err());
+    }
+}
