@@ -1,1 +1,166 @@
-//! cishan-app
+//! The use cases of cishan. Each public method of [`App`] is one thing a person or another system
+//! does: it checks who may do it, validates input into domain types, runs one transaction and
+//! journals the change in it.
+//!
+//! Architecture invariant: the app layer never speaks HTTP or HTML, and nothing above it touches
+//! the store directly, so every write passes an access check and lands in the journal.
+
+pub mod auth;
+pub mod clock;
+pub mod demo;
+pub mod disclosure;
+mod error;
+pub mod indicators;
+pub mod region;
+pub mod vault;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cishan_core::RegionPack;
+use cishan_store::{DivisionRow, NewEntry, Store};
+
+pub use auth::{Actor, Role, SessionInfo};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{AppError, ErrorKind};
+pub use vault::Vault;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The largest page any list returns.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// How the application is opened.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Holds the keys (outside the database).
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// The default data directory and SQLite database, relative to the working directory.
+    pub fn default_local() -> Config {
+        Config {
+            database_url: "sqlite://./cishan-data/cishan.db".into(),
+            data_dir: PathBuf::from("./cishan-data"),
+        }
+    }
+}
+
+/// The application: store, region pack, clock and key vault. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    store: Store,
+    pack: Arc<RegionPack>,
+    clock: Arc<dyn Clock>,
+    vault: Arc<Vault>,
+}
+
+impl App {
+    /// Opens the database, applies migrations, loads the keys and writes the pack's divisions.
+    pub async fn open(config: &Config, pack: RegionPack, clock: Arc<dyn Clock>) -> Result<App> {
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let vault = Vault::open_or_create(&config.data_dir.join("keys"))?;
+        let app = App {
+            store,
+            pack: Arc::new(pack),
+            clock,
+            vault: Arc::new(vault),
+        };
+        app.sync_region().await?;
+        Ok(app)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn pack(&self) -> &RegionPack {
+        &self.pack
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Writes the pack's divisions, journaling only when they changed (so restarts are quiet).
+    async fn sync_region(&self) -> Result<()> {
+        let rows: Vec<DivisionRow> = self
+            .pack
+            .divisions
+            .iter()
+            .map(|d| DivisionRow {
+                code: d.code.as_str().to_owned(),
+                name: d.name.clone(),
+                level: level_name(d.level).to_owned(),
+                parent_code: d.parent.as_ref().map(|p| p.as_str().to_owned()),
+            })
+            .collect();
+        let stored = self.store.divisions().await?;
+        let mut wanted = rows.clone();
+        wanted.sort_by(|a, b| a.code.cmp(&b.code));
+        if stored == wanted {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        tx.upsert_divisions(&rows).await?;
+        tx.journal(
+            self.clock.now(),
+            NewEntry {
+                actor: "system".into(),
+                kind: "region.divisions_loaded".into(),
+                subject: format!("region_{}", self.pack.code),
+                payload: serde_json::json!({ "divisions": rows.len() }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the database pools.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// The stable name of a division level, as stored and served.
+pub fn level_name(level: cishan_core::DivisionLevel) -> &'static str {
+    use cishan_core::DivisionLevel as L;
+    match level {
+        L::District => "district",
+        L::Street => "street",
+        L::Town => "town",
+        L::Community => "community",
+        L::Village => "village",
+    }
+}
+
+/// Reads a region pack from a directory holding `pack.toml` and the files it names.
+pub fn load_pack_dir(dir: &Path) -> Result<RegionPack> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| {
+            AppError::invalid(
+                "pack",
+                "pack.unreadable",
+                format!("无法读取区域数据包文件 {}：{e}", dir.join(name).display()),
+            )
+        })
+    };
+    let toml = read("pack.toml")?;
+    let files = cishan_core::region::file_names(&toml).map_err(pack_error)?;
+    let divisions = read(&files.divisions)?;
+    let indicators = read(&files.indicators)?;
+    RegionPack::from_sources(&toml, &divisions, &indicators).map_err(pack_error)
+}
+
+fn pack_error(e: cishan_core::PackError) -> AppError {
+    AppError::invalid("pack", "pack.invalid", format!("区域数据包有误：{e}"))
+}

@@ -131,7 +131,7 @@ fn strip_any<'a>(text: &'a str, prefixes: &[&str]) -> Option<&'a str> {
 /// Reads a plain decimal such as `90.6` or `0.0072` exactly, keeping its scale. Only digits
 /// and one point: exponents, signs, separators and underscores are refused, because none of
 /// them appear in a printed target and accepting them would hide typos.
-pub(crate) fn parse_plain_decimal(text: &str) -> Option<Decimal> {
+pub fn parse_plain_decimal(text: &str) -> Option<Decimal> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !(digits_only(whole) && digits_only(fraction)) {

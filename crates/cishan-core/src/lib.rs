@@ -14,7 +14,10 @@ pub mod region;
 pub use ids::{
     CreditCode, CreditCodeError, DivisionCode, DivisionCodeError, IdNumber, IdNumberError,
 };
-pub use indicator::{evaluate, Better, Comparator, Status, Target, TargetError, TargetErrorReason};
+pub use indicator::{
+    evaluate, parse_plain_decimal, Better, Comparator, Status, Target, TargetError,
+    TargetErrorReason,
+};
 pub use mask::{mask_name, mask_phone, ANONYMOUS_ZH};
 pub use money::{parse_yuan, parse_yuan_allow_zero, AmountError, Fen};
 pub use region::{

@@ -1,0 +1,273 @@
+//! Accounts, passwords (argon2id) and sessions. A session token is random and only its SHA-256
+//! is stored, so a copy of the database cannot be used to sign in.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use jiff::{SignedDuration, Timestamp};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use cishan_store::{format_instant, parse_instant, NewEntry, SessionRow, UserRow};
+
+use crate::{App, AppError, Result};
+
+/// How long a session lasts without signing in again.
+pub const SESSION_HOURS: i64 = 12;
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest username accepted.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// What an account may do. Scopes by organization and street arrive with the roles that need them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// District administrator: everything, including indicator actuals and accounts.
+    Admin,
+    /// District staff: records data, cannot manage accounts.
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Role> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "staff" => Ok(Role::Staff),
+            other => Err(AppError::internal(std::io::Error::other(format!(
+                "unknown role `{other}` in users table"
+            )))),
+        }
+    }
+}
+
+/// Who is acting: a signed-in account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Actor {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// Fails unless the actor is an administrator.
+    pub fn require_admin(&self) -> Result<()> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(AppError::forbidden())
+        }
+    }
+}
+
+/// A live session: who, and the token that forms must echo back (CSRF protection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub actor: Actor,
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+/// A session just created: the token goes into a cookie and is never stored in clear.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub info: SessionInfo,
+}
+
+/// A random URL-safe token of 32 bytes.
+pub fn random_token() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    B64URL.encode(bytes)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut rand::thread_rng());
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::internal(std::io::Error::other(e.to_string())))
+}
+
+fn actor_of(user: &UserRow) -> Result<Actor> {
+    Ok(Actor {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        role: Role::parse(&user.role)?,
+    })
+}
+
+fn bad_login() -> AppError {
+    AppError {
+        kind: crate::ErrorKind::Unauthenticated,
+        code: "auth.bad_credentials".into(),
+        message: "用户名或密码不正确，请重新输入。".into(),
+        field: Some("password".into()),
+        cause: None,
+    }
+}
+
+impl App {
+    /// Creates an account. `by` is `None` only when the platform bootstraps its first
+    /// administrator (demo, or `cishan` set-up); otherwise only administrators may do it.
+    pub async fn create_user(
+        &self,
+        by: Option<&Actor>,
+        username: &str,
+        display_name: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<Actor> {
+        if let Some(by) = by {
+            by.require_admin()?;
+        }
+        let username = username.trim();
+        if username.is_empty()
+            || username.chars().count() > MAX_USERNAME_CHARS
+            || !username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(AppError::invalid(
+                "username",
+                "user.username_invalid",
+                format!(
+                    "用户名只能包含英文字母、数字和 . _ -，长度 1 到 {MAX_USERNAME_CHARS} 个字符。"
+                ),
+            ));
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(AppError::invalid(
+                "password",
+                "user.password_too_short",
+                format!("密码至少需要 {MIN_PASSWORD_CHARS} 个字符，请设置更长的密码。"),
+            ));
+        }
+        let now = self.clock().now();
+        let row = UserRow {
+            id: format!("usr_{}", &random_token()[..16]),
+            username: username.to_owned(),
+            display_name: display_name.trim().to_owned(),
+            password_hash: hash_password(password)?,
+            role: role.as_str().to_owned(),
+            created_at: format_instant(now),
+        };
+        let mut tx = self.store().begin().await?;
+        tx.insert(&row).await.map_err(|e| {
+            if e.is_unique_violation() {
+                AppError::invalid(
+                    "username",
+                    "user.username_taken",
+                    "该用户名已被使用，请换一个。",
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        tx.journal(
+            now,
+            NewEntry {
+                actor: by.map_or_else(|| "system".to_owned(), |a| a.user_id.clone()),
+                kind: "user.created".into(),
+                subject: row.id.clone(),
+                payload: serde_json::json!({ "username": row.username, "role": row.role }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        actor_of(&row)
+    }
+
+    /// Checks a username and password and opens a session.
+    pub async fn login(&self, username: &str, password: &str) -> Result<NewSession> {
+        let user = self.store().user_by_username(username.trim()).await?;
+        let Some(user) = user else {
+            // Hash anyway so a missing account takes as long as a wrong password.
+            let _ = hash_password(password);
+            return Err(bad_login());
+        };
+        let parsed = PasswordHash::new(&user.password_hash)
+            .map_err(|e| AppError::internal(std::io::Error::other(e.to_string())))?;
+        if Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_err()
+        {
+            return Err(bad_login());
+        }
+        let actor = actor_of(&user)?;
+        let now = self.clock().now();
+        let expires_at = now
+            .checked_add(SignedDuration::from_hours(SESSION_HOURS))
+            .map_err(AppError::internal)?;
+        let token = random_token();
+        let csrf_token = random_token();
+        let mut tx = self.store().begin().await?;
+        tx.delete_expired_sessions(&format_instant(now)).await?;
+        tx.insert(&SessionRow {
+            token_hash: token_hash(&token),
+            user_id: user.id.clone(),
+            csrf_token: csrf_token.clone(),
+            created_at: format_instant(now),
+            expires_at: format_instant(expires_at),
+        })
+        .await?;
+        tx.journal(
+            now,
+            NewEntry {
+                actor: user.id.clone(),
+                kind: "user.logged_in".into(),
+                subject: user.id.clone(),
+                payload: serde_json::json!({}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(NewSession {
+            token,
+            info: SessionInfo {
+                actor,
+                csrf_token,
+                expires_at,
+            },
+        })
+    }
+
+    /// The live session for a cookie token, or `None` when unknown or expired.
+    pub async fn session(&self, token: &str) -> Result<Option<SessionInfo>> {
+        let Some((session, user)) = self.store().session(&token_hash(token)).await? else {
+            return Ok(None);
+        };
+        let expires_at = parse_instant(&session.expires_at)?;
+        if expires_at <= self.clock().now() {
+            return Ok(None);
+        }
+        Ok(Some(SessionInfo {
+            actor: actor_of(&user)?,
+            csrf_token: session.csrf_token,
+            expires_at,
+        }))
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        tx.delete_session(&token_hash(token)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Demo data (to be written).
