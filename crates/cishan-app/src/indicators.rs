@@ -232,7 +232,8 @@ impl App {
                     payload: serde_json::json!({
                         "indicator": code,
                         "year": year,
-                        "value": text,
+                        "value": parsed.to_string(),
+                        "as_typed": value.trim(),
                         "by": actor.username,
                     }),
                 },

@@ -52,6 +52,13 @@ pub enum JournalProblem {
     Gap { expected: i64, found: i64 },
     /// The head does not match the last entry: entries were removed from the end or the head edited.
     HeadMismatch { head_seq: i64, last_seq: i64 },
+    /// A business row disagrees with the journal entry that last wrote it: the row was edited,
+    /// deleted or inserted outside the platform.
+    StateMismatch {
+        table: String,
+        key: String,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for JournalProblem {
@@ -73,6 +80,9 @@ impl std::fmt::Display for JournalProblem {
                 f,
                 "the chain head says {head_seq} entries but the last entry is {last_seq} (entries removed or head edited)"
             ),
+            JournalProblem::StateMismatch { table, key, reason } => {
+                write!(f, "{table} {key}: {reason}")
+            }
         }
     }
 }
@@ -232,6 +242,7 @@ impl Store {
         if head_seq != last_seq || head_hash != prev_hash {
             problems.push(JournalProblem::HeadMismatch { head_seq, last_seq });
         }
+        problems.extend(self.check_indicator_actuals().await?);
         Ok(JournalReport {
             entries: last_seq,
             head_hash,
@@ -267,4 +278,69 @@ impl Store {
 /// Parses a stored entry's time (kept here so callers need not know the storage format).
 pub fn entry_time(entry: &JournalEntry) -> Result<Timestamp> {
     parse_instant(&entry.recorded_at)
+}
+
+impl Store {
+    /// Replays the journal's indicator entries against `indicator_actuals`: every row must carry
+    /// the value of the latest `indicator.actual_set` entry for its indicator and year, and every
+    /// such entry must still have its row.
+    async fn check_indicator_actuals(&self) -> Result<Vec<JournalProblem>> {
+        let mut latest: std::collections::BTreeMap<(String, i64), (i64, String)> =
+            std::collections::BTreeMap::new();
+        let rows = sqlx::query(
+            "SELECT seq, payload FROM journal WHERE kind = 'indicator.actual_set' ORDER BY seq",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let payload: String = row.try_get("payload")?;
+            let value: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("journal entry {seq}: {e}")))?;
+            let code = value["indicator"].as_str().unwrap_or_default().to_owned();
+            let year = value["year"].as_i64().unwrap_or_default();
+            let text = value["value"].as_str().unwrap_or_default().to_owned();
+            latest.insert((code, year), (seq, text));
+        }
+        let mut problems = Vec::new();
+        let stored = sqlx::query(
+            "SELECT indicator_code, year, value, journal_seq FROM indicator_actuals ORDER BY indicator_code, year",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for row in &stored {
+            let code: String = row.try_get("indicator_code")?;
+            let year: i64 = row.try_get("year")?;
+            let value: String = row.try_get("value")?;
+            let seq: i64 = row.try_get("journal_seq")?;
+            let key = format!("{code}/{year}");
+            let mismatch = |reason: String| JournalProblem::StateMismatch {
+                table: "indicator_actuals".into(),
+                key: key.clone(),
+                reason,
+            };
+            match latest.remove(&(code.clone(), year)) {
+                None => problems.push(mismatch(
+                    "row has no journal entry (inserted outside the platform)".into(),
+                )),
+                Some((latest_seq, latest_value)) => {
+                    if latest_seq != seq || latest_value != value {
+                        problems.push(mismatch(format!(
+                            "row holds `{value}` (entry {seq}) but the journal's latest is `{latest_value}` (entry {latest_seq}): edited outside the platform"
+                        )));
+                    }
+                }
+            }
+        }
+        for ((code, year), (seq, _)) in latest {
+            problems.push(JournalProblem::StateMismatch {
+                table: "indicator_actuals".into(),
+                key: format!("{code}/{year}"),
+                reason: format!(
+                    "journal entry {seq} set it but the row is gone (deleted outside the platform)"
+                ),
+            });
+        }
+        Ok(problems)
+    }
 }

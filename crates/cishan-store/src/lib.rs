@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use journal::{JournalEntry, JournalProblem, JournalReport, NewEntry};
 pub use records::*;
@@ -122,6 +122,46 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The migrations this build carries for the backend: (version, description), ascending.
+    pub fn migrations(&self) -> Vec<(i64, String)> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
+    }
+
+    /// The versions already applied to the database, ascending; empty before the first
+    /// migration (when sqlx's bookkeeping table does not exist yet).
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        let exists = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let count: i64 = sqlx::query(exists)
+            .fetch_one(&self.read)
+            .await?
+            .try_get(0)?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let rows =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("version")?))
+            .collect()
     }
 
     /// Starts a writing transaction. Nothing is written unless [`WriteTx::commit`] is called.

@@ -695,3 +695,41 @@ fn project_summary_from_row(r: &AnyRow) -> Result<ProjectSummary> {
         people_helped: r.try_get("people_helped")?,
     })
 }
+
+impl Store {
+    /// The number of accounts (a fresh deployment has none and must create an administrator).
+    pub async fn user_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Participants ordered by id, one page: for checks, exports and tests. The rows carry the
+    /// sealed and masked ID numbers only, never the number in clear.
+    pub async fn participants_page(&self, offset: i64, limit: i64) -> Result<Vec<ParticipantRow>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, display_name, id_number_digest, id_number_masked, id_number_cipher, \
+             division_code, created_at, synthetic FROM participants ORDER BY id LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ParticipantRow {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    display_name: r.try_get("display_name")?,
+                    id_number_digest: r.try_get("id_number_digest")?,
+                    id_number_masked: r.try_get("id_number_masked")?,
+                    id_number_cipher: r.try_get("id_number_cipher")?,
+                    division_code: r.try_get("division_code")?,
+                    created_at: r.try_get("created_at")?,
+                    synthetic: get_flag(r, "synthetic")?,
+                })
+            })
+            .collect()
+    }
+}

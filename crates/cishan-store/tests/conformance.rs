@@ -54,7 +54,7 @@ impl TestDb {
     async fn finish(self) {
         self.store.close().await;
         if let Some((admin_url, name)) = self.drop_pg {
-            raw(&admin_url, &format!("DROP DATABASE {name}")).await;
+            raw(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
         }
     }
 
@@ -457,5 +457,57 @@ async fn divisions_upsert_and_list_in_code_order() {
     let listed = db.store.divisions().await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].code, "330302");
+    db.finish().await;
+}
+
+async fn set_actual(store: &Store, code: &str, year: i64, value: &str) {
+    let mut tx = store.begin().await.unwrap();
+    let e = tx
+        .journal(
+            at("2023-01-01T00:00:00Z"),
+            NewEntry {
+                actor: "usr_admin".into(),
+                kind: "indicator.actual_set".into(),
+                subject: format!("indicator_{code}_{year}"),
+                payload: json!({ "indicator": code, "year": year, "value": value }),
+            },
+        )
+        .await
+        .unwrap();
+    tx.set_indicator_actual(&IndicatorActualRow {
+        indicator_code: code.into(),
+        year,
+        value: value.into(),
+        entered_by: "admin".into(),
+        entered_at: e.recorded_at.clone(),
+        journal_seq: e.seq,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn business_rows_edited_or_deleted_behind_the_journal_are_detected() {
+    let db = TestDb::new().await;
+    set_actual(&db.store, "1", 2023, "11").await;
+    set_actual(&db.store, "1", 2023, "12").await;
+    set_actual(&db.store, "5", 2022, "80000").await;
+    assert!(db.store.verify_journal().await.unwrap().is_intact());
+
+    db.tamper("UPDATE indicator_actuals SET value = '13' WHERE indicator_code = '1'")
+        .await;
+    db.tamper("DELETE FROM indicator_actuals WHERE indicator_code = '5'")
+        .await;
+    let report = db.store.verify_journal().await.unwrap();
+    let keys: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| match p {
+            JournalProblem::StateMismatch { key, .. } => key.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, vec!["1/2023".to_owned(), "5/2022".to_owned()]);
     db.finish().await;
 }
