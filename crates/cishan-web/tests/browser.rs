@@ -1,0 +1,206 @@
+//! End to end in a real browser: headless Chromium (Debian's `chromium`) driven through
+//! ChromeDriver (`chromium-driver`). Built only with `--features browser-test`, which `.ci/run`
+//! enables after installing both packages; the default `cargo test` does not need a browser.
+//!
+//! The walk: open the home page, open the dashboard, log in as the administrator, enter an
+//! indicator's actual value, and see its status change on the dashboard.
+#![cfg(feature = "browser-test")]
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cishan_app::{App, Config, Role, SystemClock};
+use cishan_core::region::embedded::lucheng;
+use fantoccini::{Client, ClientBuilder, Locator};
+// ChromeDriver listens on plain HTTP on loopback: no TLS stack is needed to talk to it.
+use hyper_util::client::legacy::connect::HttpConnector;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "chromedriver";
+const ADMIN_PASSWORD: &str = "browser-test-password";
+
+/// Kills ChromeDriver when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver must be installed (Debian package chromium-driver)");
+    let driver = Driver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (driver, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start listening on {url}");
+}
+
+async fn start_browser(driver_url: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                // A phone-sized window: the pages are built phone first.
+                "--window-size=390,844",
+            ],
+        }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(driver_url)
+        .await
+        .expect("connect to chromedriver")
+}
+
+async fn start_server() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: format!("sqlite://{}/browser.db", dir.path().display()),
+        data_dir: dir.path().to_owned(),
+    };
+    let app = App::open(&config, lucheng(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    app.create_user(None, "admin", "管理员", ADMIN_PASSWORD, Role::Admin)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(cishan_web::serve(app, listener, std::future::pending()));
+    (base, dir)
+}
+
+async fn status_of(browser: &Client, code: &str) -> String {
+    browser
+        .find(Locator::Css(&format!("#indicator-{code} .status")))
+        .await
+        .unwrap_or_else(|e| panic!("dashboard row for indicator {code}: {e}"))
+        .attr("data-status")
+        .await
+        .unwrap()
+        .expect("status cell has data-status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_enters_an_actual_and_sees_the_status_change() {
+    let (base, _dir) = start_server().await;
+    let (_driver, driver_url) = start_driver().await;
+    let browser = start_browser(&driver_url).await;
+
+    // Home: the public disclosure summary.
+    browser.goto(&format!("{base}/")).await.unwrap();
+    let home = browser.source().await.unwrap();
+    assert!(home.contains("lang=\"zh-CN\""), "home page is Chinese");
+    assert!(
+        home.contains("捐赠"),
+        "home page shows the donation summary"
+    );
+
+    // Dashboard for 2023: indicator 1 (人均生产总值, target 11.7) has no data yet.
+    browser
+        .goto(&format!("{base}/dashboard?year=2023"))
+        .await
+        .unwrap();
+    let rows = browser
+        .find_all(Locator::Css("[id^='indicator-']"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 28, "all 28 indicators are on the dashboard");
+    assert_eq!(status_of(&browser, "1").await, "no_data");
+
+    // Log in as the administrator.
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    browser
+        .find(Locator::Css("input[name='username']"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let after_login = browser.current_url().await.unwrap();
+    assert!(
+        after_login.path().starts_with("/admin/indicators"),
+        "login leads to the admin page, got {after_login}"
+    );
+
+    // Enter 12 (above the 11.7 target) for indicator 1 in 2023.
+    browser
+        .goto(&format!("{base}/admin/indicators?year=2023"))
+        .await
+        .unwrap();
+    let form = browser.find(Locator::Id("form-1")).await.unwrap();
+    form.find(Locator::Css("input[name='value']"))
+        .await
+        .unwrap()
+        .send_keys("12")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type='submit'], input[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The dashboard now shows it met.
+    browser
+        .goto(&format!("{base}/dashboard?year=2023"))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&browser, "1").await, "met");
+    let row = browser
+        .find(Locator::Id("indicator-1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("12"), "the actual is shown: {row}");
+
+    browser.close().await.unwrap();
+}

@@ -1,0 +1,7 @@
+//! The web layer through real HTTP: each test starts the real server (`cishan_web::serve`) on
+//! `127.0.0.1:0` with a fresh SQLite database in a temporary directory.
+
+mod api;
+mod common;
+mod ops;
+mod pages;
