@@ -1,1 +1,2058 @@
-//! Demo data (to be written).
+//! Deterministic synthetic data for a whole district, so the platform can be tried, measured and
+//! tested at the size the plan describes (1.3 million residents, 470,000 volunteers, 16 charity
+//! organizations, 57 funds, 7,660 people in the low-income registry, 738 services).
+//!
+//! Everything is drawn from ChaCha8 streams seeded with [`DemoOptions::seed`] and from fixed
+//! instants in the plan's years, never from the wall clock, so the same seed and scale give the
+//! same rows, identifiers included. The exceptions are what cannot be deterministic by design:
+//! the keyed digests and ciphertexts of ID numbers (they depend on the deployment's key), the demo
+//! administrator's password hash (salted) and the journal's own timestamps (the journal records
+//! when the data was written).
+//!
+//! Every person, organization and household carries `synthetic = true`; organization names also
+//! end in "（演示）". ID numbers are valid by checksum but invented: a bijection from the person's
+//! index to a (birth date, sequence number) pair keeps them unique without remembering them.
+//!
+//! A run is recorded in the journal under the subject [`DEMO_SUBJECT`]: `demo.started`, one
+//! `demo.batch` per transaction (table, row count and id range; never personal data) and finally
+//! `demo.generated` with the seed, scale and counts. A second run with the same seed and scale
+//! finds that entry and returns at once.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cishan_core::{
+    Better, Comparator, CreditCode, Decimal, DivisionLevel, IdNumber, IndicatorDef,
+    IndicatorSource, RegionPack,
+};
+use cishan_store::{
+    format_instant, DisbursementRow, DonationRow, FundRow, HouseholdRow, NewEntry, OrganizationRow,
+    ParticipantRow, ProjectRow, ServiceRecordRow, ServiceRow, TableCounts, TrustRow, VolunteerRow,
+    WriteTx,
+};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Actor, App, AppError, Result, Role, Vault};
+
+/// The demo administrator's username.
+pub const DEMO_ADMIN_USERNAME: &str = "admin";
+/// The demo administrator's password. Published on purpose: the demo holds synthetic data only,
+/// and `cishan demo` prints it so a visitor can sign in.
+pub const DEMO_ADMIN_PASSWORD: &str = "cishan-demo-2021";
+/// The demo administrator's display name.
+pub const DEMO_ADMIN_DISPLAY_NAME: &str = "演示管理员";
+/// The journal subject of every demo bookkeeping entry.
+pub const DEMO_SUBJECT: &str = "demo";
+/// The plan's years; the data's instants all fall in them (volunteers and organizations
+/// registered earlier excepted: they count towards the first year).
+pub const DEMO_YEARS: [i16; 3] = [2021, 2022, 2023];
+
+/// Assistance categories of the low-income registry: stable code and Chinese name
+/// (from the categories listed in the reference notes `rules.md`).
+pub const ASSISTANCE_CATEGORIES: [(&str, &str); 6] = [
+    ("subsistence", "最低生活保障"),
+    ("near_subsistence", "低保边缘"),
+    ("extreme_poverty", "特困人员供养"),
+    ("expenditure_hardship", "支出型困难"),
+    ("temporary", "临时救助"),
+    ("medical", "医疗救助"),
+];
+
+/// Rows written per transaction in the big tables: large enough that commits are rare, small
+/// enough that the SQLite WAL file and memory stay bounded.
+const TX_ROWS: usize = 100_000;
+/// Rows per `insert_all` call, and so how often progress is reported.
+const PROGRESS_ROWS: usize = 10_000;
+/// Rows per INSERT statement. Fewer than the store's [`cishan_store::BULK_BATCH_ROWS`]: SQLite
+/// looks numbered parameters up by a linear scan, so a statement's cost grows with the square
+/// of its parameters, and measured on the district scale 100 rows beat 500 by a wide margin.
+const INSERT_ROWS: usize = 50;
+/// Who the demo's journal entries name as the actor.
+const DEMO_ACTOR: &str = "demo";
+
+/// Birth dates of demo residents lie in this inclusive range.
+const FIRST_BIRTH: (i16, i8, i8) = (1940, 1, 1);
+const LAST_BIRTH: (i16, i8, i8) = (2005, 12, 31);
+/// Multiplier of the index → ID number bijection; any number coprime to the domain size works,
+/// [`coprime_at_least`] moves up from here until it finds one.
+const ID_MULTIPLIER: u64 = 1_000_003;
+/// Multiplier of the resident → volunteer ordinal bijection.
+const VOLUNTEER_MULTIPLIER: u64 = 999_983;
+
+/// The GB 32100 alphabet, for the organization-code part of demo credit codes.
+const CREDIT_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+// Independent random streams, one per kind of data, so that adding draws to one kind does not
+// shift the values of another.
+const STREAM_ORGS: u64 = 1;
+const STREAM_PEOPLE: u64 = 2;
+const STREAM_IDS: u64 = 3;
+const STREAM_HOUSEHOLDS: u64 = 4;
+const STREAM_SERVICES: u64 = 5;
+const STREAM_DONATIONS: u64 = 6;
+const STREAM_DISBURSEMENTS: u64 = 7;
+const STREAM_SERVICE_RECORDS: u64 = 8;
+const STREAM_INDICATORS: u64 = 9;
+
+/// How much data to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// A few thousand rows: for tests and a quick look (seconds).
+    Small,
+    /// The plan's district: 1.3 million residents, 470,000 volunteers (about a minute).
+    District,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Small => "small",
+            Scale::District => "district",
+        }
+    }
+
+    /// What this scale generates.
+    pub fn plan(self) -> DemoPlan {
+        match self {
+            Scale::Small => DemoPlan {
+                residents: 2_000,
+                volunteers_by_year: [400, 450, 470],
+                charity_organizations_by_year: [4, 6, 8],
+                trusts_by_year: [1, 2, 3],
+                funds: 10,
+                projects_per_fund: 2,
+                household_members: 80,
+                services: 60,
+                donations: 400,
+                disbursements: 60,
+                service_records: 600,
+            },
+            Scale::District => DemoPlan {
+                residents: 1_300_000,
+                volunteers_by_year: [400_000, 450_000, 470_000],
+                charity_organizations_by_year: [8, 12, 16],
+                trusts_by_year: [1, 2, 3],
+                funds: 57,
+                projects_per_fund: 2,
+                household_members: 7_660,
+                services: 738,
+                donations: 200_000,
+                disbursements: 20_000,
+                service_records: 300_000,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Scale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scale {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Scale, String> {
+        match s {
+            "small" => Ok(Scale::Small),
+            "district" => Ok(Scale::District),
+            other => Err(format!(
+                "unknown demo scale `{other}`: use small or district"
+            )),
+        }
+    }
+}
+
+/// The sizes a scale generates. Cumulative figures are counted at the end of each of
+/// [`DEMO_YEARS`] in the region's time zone, the way the indicator table counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DemoPlan {
+    /// People (participants of kind `person`).
+    pub residents: u64,
+    /// Registered volunteers at the end of each year, cumulative.
+    pub volunteers_by_year: [u64; 3],
+    /// Charity organizations at the end of each year, cumulative; the last is the total.
+    pub charity_organizations_by_year: [u64; 3],
+    /// Charity trusts filed by the end of each year, cumulative.
+    pub trusts_by_year: [u64; 3],
+    pub funds: u64,
+    pub projects_per_fund: u64,
+    /// People in the low-income registry: the sum of the households' member counts.
+    pub household_members: u64,
+    pub services: u64,
+    pub donations: u64,
+    pub disbursements: u64,
+    pub service_records: u64,
+}
+
+/// How to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoOptions {
+    pub scale: Scale,
+    pub seed: u64,
+}
+
+/// A step of the generation, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Accounts,
+    Indicators,
+    Organizations,
+    Residents,
+    Households,
+    Services,
+    Donations,
+    Disbursements,
+    ServiceRecords,
+}
+
+impl Stage {
+    /// A short label for a progress bar, in Chinese and English.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Accounts => "管理员 admin",
+            Stage::Indicators => "指标 indicators",
+            Stage::Organizations => "组织与基金 organizations",
+            Stage::Residents => "居民与志愿者 residents",
+            Stage::Households => "低收入家庭 households",
+            Stage::Services => "服务项目 services",
+            Stage::Donations => "捐赠 donations",
+            Stage::Disbursements => "拨付 disbursements",
+            Stage::ServiceRecords => "志愿服务 service records",
+        }
+    }
+}
+
+/// Where the generation is: `done` of `total` units of `stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub stage: Stage,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What a demo run produced (or found already there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoReport {
+    pub seed: u64,
+    pub scale: Scale,
+    /// Row counts of the database after the run.
+    pub counts: TableCounts,
+    /// True when the database already held this demo and nothing was written.
+    pub reused: bool,
+    pub elapsed: Duration,
+}
+
+/// What `demo.started` and `demo.generated` record; unknown fields are ignored when reading.
+#[derive(Debug, serde::Deserialize)]
+struct Stamp {
+    seed: u64,
+    scale: Scale,
+}
+
+impl App {
+    /// Fills an empty database with the demo data of `options`, or returns at once when it
+    /// already holds exactly that demo. Refuses a database holding anything else.
+    pub async fn generate_demo(
+        &self,
+        options: &DemoOptions,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<DemoReport> {
+        let started = Instant::now();
+        if self.check_demo_target(options).await? {
+            return Ok(DemoReport {
+                seed: options.seed,
+                scale: options.scale,
+                counts: self.store().table_counts().await?,
+                reused: true,
+                elapsed: started.elapsed(),
+            });
+        }
+        let plan = options.scale.plan();
+        tracing::info!(demo.seed = options.seed, demo.scale = %options.scale, "generating demo data");
+        self.demo_note(
+            "demo.started",
+            serde_json::json!({ "seed": options.seed, "scale": options.scale, "plan": plan }),
+        )
+        .await?;
+
+        progress(Progress {
+            stage: Stage::Accounts,
+            done: 0,
+            total: 1,
+        });
+        let admin = self.demo_admin().await?;
+        progress(Progress {
+            stage: Stage::Accounts,
+            done: 1,
+            total: 1,
+        });
+
+        // Indicator actuals go first, while the tables are empty: each entry recomputes the
+        // year's table, and counting volunteers is cheaper before there are any.
+        let actuals = demo_actuals(self.pack(), options.seed);
+        let total = u64_of(actuals.len());
+        for (done, (code, year, value)) in actuals.iter().enumerate() {
+            self.set_indicator_actual(&admin, code, *year, value)
+                .await?;
+            progress(Progress {
+                stage: Stage::Indicators,
+                done: u64_of(done + 1),
+                total,
+            });
+        }
+
+        let mut generator = Generator::new(self, options, plan, progress)?;
+        let mut stage_started = started;
+        let mut lap = |stage: &str| {
+            tracing::debug!(
+                demo.stage = stage,
+                demo.elapsed_ms =
+                    u64::try_from(stage_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "demo stage written"
+            );
+            stage_started = Instant::now();
+        };
+        lap("accounts_and_indicators");
+        generator.organizations().await?;
+        lap("organizations");
+        generator.residents().await?;
+        lap("residents");
+        generator.households().await?;
+        lap("households");
+        generator.services().await?;
+        lap("services");
+        generator.projects_and_donations().await?;
+        lap("donations");
+        generator.disbursements().await?;
+        lap("disbursements");
+        generator.service_records().await?;
+        lap("service_records");
+
+        let counts = self.store().table_counts().await?;
+        self.demo_note(
+            "demo.generated",
+            serde_json::json!({ "seed": options.seed, "scale": options.scale, "counts": counts }),
+        )
+        .await?;
+        let elapsed = started.elapsed();
+        tracing::info!(
+            demo.seed = options.seed,
+            demo.scale = %options.scale,
+            demo.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "demo data generated"
+        );
+        Ok(DemoReport {
+            seed: options.seed,
+            scale: options.scale,
+            counts,
+            reused: false,
+            elapsed,
+        })
+    }
+
+    /// The seed and scale of the demo this database holds, if it holds one (so a server can say
+    /// that its data is synthetic).
+    pub async fn demo_in_database(&self) -> Result<Option<DemoOptions>> {
+        let entries = self.store().journal_for_subject(DEMO_SUBJECT).await?;
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.kind == "demo.generated")
+            .map(|e| {
+                serde_json::from_str::<Stamp>(&e.payload)
+                    .map(|s| DemoOptions {
+                        scale: s.scale,
+                        seed: s.seed,
+                    })
+                    .map_err(AppError::internal)
+            })
+            .transpose()
+    }
+
+    /// `Ok(true)` when the database already holds this very demo, `Ok(false)` when it is empty,
+    /// an error saying what to do otherwise.
+    async fn check_demo_target(&self, options: &DemoOptions) -> Result<bool> {
+        let entries = self.store().journal_for_subject(DEMO_SUBJECT).await?;
+        let stamp_of = |kind: &str| -> Result<Option<Stamp>> {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.kind == kind)
+                .map(|e| serde_json::from_str::<Stamp>(&e.payload).map_err(AppError::internal))
+                .transpose()
+        };
+        if let Some(done) = stamp_of("demo.generated")? {
+            if done.seed == options.seed && done.scale == options.scale {
+                return Ok(true);
+            }
+            return Err(not_empty(&format!(
+                "该数据库已有另一份演示数据（种子 {}，规模 {}）。 \
+                 This database already holds demo data with seed {} and scale {}.",
+                done.seed, done.scale, done.seed, done.scale
+            )));
+        }
+        if let Some(begun) = stamp_of("demo.started")? {
+            return Err(not_empty(&format!(
+                "该数据库中有一次未完成的演示数据生成（种子 {}，规模 {}），可能被中断。 \
+                 An earlier demo generation (seed {}, scale {}) did not finish.",
+                begun.seed, begun.scale, begun.seed, begun.scale
+            )));
+        }
+        let counts = self.store().table_counts().await?;
+        let users = self.store().user_count().await?;
+        let actuals = self.store().indicator_actuals().await?.len();
+        let business_rows = [
+            counts.participants,
+            counts.organizations,
+            counts.funds,
+            counts.projects,
+            counts.volunteers,
+            counts.households,
+            counts.services,
+            counts.donations,
+            counts.disbursements,
+            counts.service_records,
+            counts.trusts,
+            users,
+            i64::try_from(actuals).unwrap_or(i64::MAX),
+        ];
+        if business_rows.iter().any(|n| *n > 0) {
+            return Err(not_empty(
+                "该数据库中已有账号或业务数据，演示数据只能写入空数据库。 \
+                 This database already holds accounts or records; demo data only goes into an empty database.",
+            ));
+        }
+        Ok(false)
+    }
+
+    /// Appends one demo bookkeeping entry in its own transaction.
+    async fn demo_note(&self, kind: &str, payload: serde_json::Value) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        tx.journal(
+            self.clock().now(),
+            NewEntry {
+                actor: DEMO_ACTOR.into(),
+                kind: kind.into(),
+                subject: DEMO_SUBJECT.into(),
+                payload,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The demo administrator, created unless it exists.
+    async fn demo_admin(&self) -> Result<Actor> {
+        if let Some(user) = self.store().user_by_username(DEMO_ADMIN_USERNAME).await? {
+            if user.role != Role::Admin.as_str() {
+                return Err(not_empty(
+                    "已有名为 admin 的非管理员账号。 An account named admin exists and is not an administrator.",
+                ));
+            }
+            return Ok(Actor {
+                user_id: user.id,
+                username: user.username,
+                display_name: user.display_name,
+                role: Role::Admin,
+            });
+        }
+        self.create_user(
+            None,
+            DEMO_ADMIN_USERNAME,
+            DEMO_ADMIN_DISPLAY_NAME,
+            DEMO_ADMIN_PASSWORD,
+            Role::Admin,
+        )
+        .await
+    }
+}
+
+fn not_empty(what: &str) -> AppError {
+    AppError::conflict(
+        "demo.database_not_empty",
+        format!(
+            "{what} 请用 --db 指定另一个数据库文件，或删除该文件后重试。 \
+             Use another --db, or delete the database file and try again."
+        ),
+    )
+}
+
+fn u64_of(n: usize) -> u64 {
+    u64::try_from(n).expect("a count fits in u64")
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).expect("a demo count fits in i64")
+}
+
+fn usize_of(n: u64) -> usize {
+    usize::try_from(n).expect("a demo count fits in usize")
+}
+
+/// A ChaCha8 stream for one kind of data.
+fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// A uniformly chosen element. Indexes with `u32` draws rather than `usize` so that the same
+/// seed picks the same element on 32- and 64-bit machines.
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+    &items[index_below(rng, items.len())]
+}
+
+/// An index drawn uniformly from `0..n` (with `u32` draws, as [`pick`]).
+fn index_below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+    let n = u32::try_from(n).expect("fewer than 2^32 choices");
+    assert!(n > 0, "an index below zero");
+    usize::try_from(rng.gen_range(0..n)).expect("u32 fits in usize")
+}
+
+/// An index chosen with the given weights (any positive integers).
+fn pick_weighted(rng: &mut ChaCha8Rng, weights: &[u32]) -> usize {
+    let total: u32 = weights.iter().sum();
+    let mut draw = rng.gen_range(0..total);
+    for (i, w) in weights.iter().enumerate() {
+        if draw < *w {
+            return i;
+        }
+        draw -= w;
+    }
+    weights.len() - 1
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The smallest number at least `start` that is coprime to `n`: `i ↦ (i·m + c) mod n` is then a
+/// bijection of `0..n`.
+fn coprime_at_least(start: u64, n: u64) -> u64 {
+    let mut m = start;
+    while gcd(m, n) != 1 {
+        m += 1;
+    }
+    m
+}
+
+/// An instant drawn uniformly from `[from, until)`; `from` when the range is empty.
+fn between(rng: &mut ChaCha8Rng, from: Timestamp, until: Timestamp) -> Timestamp {
+    let (a, b) = (from.as_second(), until.as_second());
+    if b <= a {
+        return from;
+    }
+    Timestamp::from_second(rng.gen_range(a..b)).expect("between two valid instants")
+}
+
+fn plus_days(at: Timestamp, days: i64) -> Timestamp {
+    at.checked_add(jiff::SignedDuration::from_hours(days * 24))
+        .expect("demo instants are far from the limits")
+}
+
+/// Civil dates and instants in the region's time zone.
+#[derive(Debug, Clone)]
+struct Calendar {
+    tz: TimeZone,
+}
+
+impl Calendar {
+    fn new(pack: &RegionPack) -> Result<Calendar> {
+        Ok(Calendar {
+            tz: TimeZone::get(&pack.timezone).map_err(AppError::internal)?,
+        })
+    }
+
+    /// Local midnight starting `date`.
+    fn midnight(&self, date: Date) -> Timestamp {
+        date.to_zoned(self.tz.clone())
+            .expect("demo dates exist in the region's time zone")
+            .timestamp()
+    }
+
+    /// Local midnight starting 1 January of `year`.
+    fn year_start(&self, year: i16) -> Timestamp {
+        self.midnight(Date::new(year, 1, 1).expect("1 January exists"))
+    }
+
+    /// The local date of an instant, as stored (`YYYY-MM-DD`).
+    fn date_text(&self, at: Timestamp) -> String {
+        self.tz.to_datetime(at).date().to_string()
+    }
+}
+
+/// Drives one generation: shared picks (divisions, organizations, funds, projects) and the
+/// instants every stage draws from.
+struct Generator<'a> {
+    app: &'a App,
+    seed: u64,
+    plan: DemoPlan,
+    progress: &'a (dyn Fn(Progress) + Send + Sync),
+    calendar: Calendar,
+    /// Start of the first data year and end of the last (exclusive).
+    data_start: Timestamp,
+    data_end: Timestamp,
+    /// Community and village codes, urban communities listed three times (more people live there).
+    homes: Vec<String>,
+    /// Community and village codes, each once.
+    communities: Vec<(String, String)>,
+    streets: Vec<String>,
+    orgs: Vec<OrgInfo>,
+    funds: Vec<FundInfo>,
+    projects: Vec<ProjectInfo>,
+    households: Vec<(String, i64)>,
+    /// For volunteer ordinal `v`: the resident index and registration instant (seconds).
+    volunteers: Vec<(u64, i64)>,
+    /// Participant id of the first organization's participant row.
+    org_participant_base: u64,
+}
+
+#[derive(Debug)]
+struct OrgInfo {
+    id: String,
+    participant_id: String,
+    kind: &'static str,
+    registered: Timestamp,
+    created: Timestamp,
+}
+
+#[derive(Debug)]
+struct FundInfo {
+    id: String,
+    org: usize,
+    created: Timestamp,
+    namesake: &'static str,
+    theme: usize,
+}
+
+#[derive(Debug)]
+struct ProjectInfo {
+    row: ProjectRow,
+    created: Timestamp,
+    raised_fen: i64,
+}
+
+fn person_id(index: u64) -> String {
+    format!("ptc_{:08}", index + 1)
+}
+
+impl<'a> Generator<'a> {
+    fn new(
+        app: &'a App,
+        options: &DemoOptions,
+        plan: DemoPlan,
+        progress: &'a (dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Generator<'a>> {
+        let pack = app.pack();
+        let calendar = Calendar::new(pack)?;
+        let mut homes = Vec::new();
+        let mut communities = Vec::new();
+        for d in &pack.divisions {
+            let copies = match d.level {
+                DivisionLevel::Community => 3,
+                DivisionLevel::Village => 1,
+                _ => 0,
+            };
+            for _ in 0..copies {
+                homes.push(d.code.as_str().to_owned());
+            }
+            if copies > 0 {
+                communities.push((d.code.as_str().to_owned(), short_name(&d.name)));
+            }
+        }
+        let streets: Vec<String> = pack
+            .streets_and_towns()
+            .map(|d| d.code.as_str().to_owned())
+            .collect();
+        if communities.is_empty() || streets.is_empty() {
+            return Err(AppError::invalid(
+                "pack",
+                "demo.pack_without_divisions",
+                "区域数据包没有街道和社区，无法生成演示数据。 The region pack has no streets or communities.",
+            ));
+        }
+        let data_start = calendar.year_start(DEMO_YEARS[0]);
+        let data_end = calendar.year_start(DEMO_YEARS[2] + 1);
+        Ok(Generator {
+            app,
+            seed: options.seed,
+            plan,
+            progress,
+            calendar,
+            data_start,
+            data_end,
+            homes,
+            communities,
+            streets,
+            orgs: Vec::new(),
+            funds: Vec::new(),
+            projects: Vec::new(),
+            households: Vec::new(),
+            volunteers: Vec::new(),
+            org_participant_base: plan.residents,
+        })
+    }
+
+    fn report(&self, stage: Stage, done: u64, total: u64) {
+        (self.progress)(Progress { stage, done, total });
+    }
+
+    async fn begin(&self) -> Result<WriteTx> {
+        Ok(self.app.store().begin().await?)
+    }
+
+    /// Journals a batch: which table, how many rows, the id range. Never row contents.
+    async fn note_batch(
+        &self,
+        tx: &mut WriteTx,
+        table: &str,
+        rows: usize,
+        first: &str,
+        last: &str,
+    ) -> Result<()> {
+        tx.journal(
+            self.app.clock().now(),
+            NewEntry {
+                actor: DEMO_ACTOR.into(),
+                kind: "demo.batch".into(),
+                subject: DEMO_SUBJECT.into(),
+                payload: serde_json::json!({
+                    "table": table,
+                    "rows": rows,
+                    "first_id": first,
+                    "last_id": last,
+                    "synthetic": true,
+                }),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Organizations (with their participant rows), funds and charity trusts.
+    async fn organizations(&mut self) -> Result<()> {
+        let mut rng = rng_for(self.seed, STREAM_ORGS);
+        let region = self.app.pack().code.as_str().to_owned();
+        let cumulative = self.plan.charity_organizations_by_year;
+        let count = usize_of(cumulative[2]);
+        let total = u64_of(count) + self.plan.funds + 3;
+        self.report(Stage::Organizations, 0, total);
+
+        let mut participants = Vec::with_capacity(count);
+        let mut organizations = Vec::with_capacity(count);
+        let mut codes = std::collections::HashSet::new();
+        for (index, (name, kind)) in ORGANIZATIONS.iter().cycle().take(count).enumerate() {
+            let ordinal = u64_of(index);
+            // Registered before the end of the year whose cumulative target includes it; the
+            // first cohort may predate the plan, and the last stops in autumn so its funds have
+            // time to raise money.
+            let (from, until) = if ordinal < cumulative[0] {
+                (
+                    self.calendar.year_start(2012),
+                    self.calendar.year_start(DEMO_YEARS[0] + 1),
+                )
+            } else if ordinal < cumulative[1] {
+                (
+                    self.calendar.year_start(DEMO_YEARS[1]),
+                    self.calendar.year_start(DEMO_YEARS[1] + 1),
+                )
+            } else {
+                (
+                    self.calendar.year_start(DEMO_YEARS[2]),
+                    self.calendar
+                        .midnight(Date::new(DEMO_YEARS[2], 10, 1).expect("a real date")),
+                )
+            };
+            let registered_date = self.calendar.date_text(between(&mut rng, from, until));
+            let registered = self.calendar.midnight(
+                registered_date
+                    .parse::<Date>()
+                    .map_err(AppError::internal)?,
+            );
+            let created = between(
+                &mut rng,
+                registered.max(self.data_start),
+                plus_days(registered.max(self.data_start), 30),
+            );
+            let category = match *kind {
+                "foundation" => '3',
+                "social_service" => '2',
+                _ => '1',
+            };
+            let credit_code = loop {
+                let mut org_code = String::from("MJ");
+                for _ in 0..7 {
+                    org_code.push(char::from(*pick(&mut rng, &CREDIT_ALPHABET[..10])));
+                }
+                let code = CreditCode::from_parts('5', category, &region, &org_code)
+                    .map_err(AppError::internal)?;
+                if codes.insert(code.as_str().to_owned()) {
+                    break code;
+                }
+            };
+            let id = format!("org_{:04}", index + 1);
+            let participant_id = person_id(self.org_participant_base + ordinal);
+            let division = pick(&mut rng, &self.streets).clone();
+            let name = if index < ORGANIZATIONS.len() {
+                format!("{name}（演示）")
+            } else {
+                format!("{name}{}（演示）", index / ORGANIZATIONS.len() + 1)
+            };
+            participants.push(ParticipantRow {
+                id: participant_id.clone(),
+                kind: "organization".into(),
+                display_name: name.clone(),
+                id_number_digest: None,
+                id_number_masked: None,
+                id_number_cipher: None,
+                division_code: Some(division.clone()),
+                created_at: format_instant(created),
+                synthetic: true,
+            });
+            organizations.push(OrganizationRow {
+                id: id.clone(),
+                participant_id: Some(participant_id.clone()),
+                name,
+                credit_code: credit_code.as_str().to_owned(),
+                kind: (*kind).to_owned(),
+                division_code: Some(division),
+                registered_on: registered_date,
+                created_at: format_instant(created),
+                is_charity: true,
+                public_fundraising: *kind == "foundation" || index == 0,
+                synthetic: true,
+            });
+            self.orgs.push(OrgInfo {
+                id,
+                participant_id,
+                kind,
+                registered,
+                created,
+            });
+        }
+
+        let mut funds = Vec::new();
+        for k in 0..usize_of(self.plan.funds) {
+            // Earlier organizations hold more funds, as the established ones do.
+            let org = if rng.gen_ratio(1, 2) {
+                k % self.orgs.len()
+            } else {
+                index_below(&mut rng, self.orgs.len().div_ceil(2))
+            };
+            let namesake = NAMESAKES[k % NAMESAKES.len()];
+            let theme = (k / NAMESAKES.len() + k) % THEMES.len();
+            let start = self.orgs[org].created.max(self.data_start);
+            let created = between(&mut rng, start, plus_days(self.data_end, -120).max(start));
+            let id = format!("fnd_{:04}", k + 1);
+            funds.push(FundRow {
+                id: id.clone(),
+                org_id: self.orgs[org].id.clone(),
+                name: format!("{namesake}{}慈善基金", THEMES[theme].0),
+                created_at: format_instant(created),
+            });
+            self.funds.push(FundInfo {
+                id,
+                org,
+                created,
+                namesake,
+                theme,
+            });
+        }
+
+        let mut trusts = Vec::new();
+        let mut filed = 0_u64;
+        for (year_index, year) in DEMO_YEARS.iter().enumerate() {
+            while filed < self.plan.trusts_by_year[year_index] {
+                let from = self.calendar.year_start(*year);
+                let until = self.calendar.year_start(year + 1);
+                let filed_at = between(&mut rng, plus_days(from, 60), plus_days(until, -30));
+                let trustee = self
+                    .orgs
+                    .iter()
+                    .filter(|o| o.kind == "foundation" && o.registered < filed_at)
+                    .nth(usize_of(filed))
+                    .or_else(|| self.orgs.first())
+                    .map(|o| o.id.clone());
+                let name = TRUST_NAMES[usize_of(filed) % TRUST_NAMES.len()];
+                trusts.push(TrustRow {
+                    id: format!("tst_{:04}", filed + 1),
+                    name: format!("{name}（演示）"),
+                    trustee_org_id: trustee,
+                    filed_on: self.calendar.date_text(filed_at),
+                });
+                filed += 1;
+            }
+        }
+
+        let mut tx = self.begin().await?;
+        insert_rows(&mut tx, &participants).await?;
+        insert_rows(&mut tx, &organizations).await?;
+        insert_rows(&mut tx, &funds).await?;
+        insert_rows(&mut tx, &trusts).await?;
+        self.note_batch(
+            &mut tx,
+            "organizations",
+            organizations.len(),
+            &organizations[0].id,
+            &organizations[organizations.len() - 1].id,
+        )
+        .await?;
+        if let (Some(first), Some(last)) = (funds.first(), funds.last()) {
+            self.note_batch(&mut tx, "funds", funds.len(), &first.id, &last.id)
+                .await?;
+        }
+        if let (Some(first), Some(last)) = (trusts.first(), trusts.last()) {
+            self.note_batch(&mut tx, "trusts", trusts.len(), &first.id, &last.id)
+                .await?;
+        }
+        tx.commit().await?;
+        self.report(Stage::Organizations, total, total);
+        Ok(())
+    }
+
+    /// Residents with ID numbers, and the volunteers among them. Rows are made on a blocking
+    /// thread (hashing and encrypting ID numbers is the costly part) while the previous batch
+    /// is written.
+    async fn residents(&mut self) -> Result<()> {
+        let total = self.plan.residents;
+        self.report(Stage::Residents, 0, total);
+        let mut people = People::new(self, Arc::clone(&self.app.vault))?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<PeopleBatch>(2);
+        let producer = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = people.next_batch(PROGRESS_ROWS) {
+                if sender.blocking_send(batch).is_err() {
+                    break;
+                }
+            }
+            people.volunteers
+        });
+
+        let mut tx: Option<WriteTx> = None;
+        let mut in_tx = 0_usize;
+        let mut tx_first = String::new();
+        let mut done = 0_u64;
+        while let Some(batch) = receiver.recv().await {
+            let current = match tx.as_mut() {
+                Some(current) => current,
+                None => {
+                    tx_first = batch.participants[0].id.clone();
+                    tx.insert(self.begin().await?)
+                }
+            };
+            insert_rows(current, &batch.participants).await?;
+            insert_rows(current, &batch.volunteers).await?;
+            in_tx += batch.participants.len();
+            done += u64_of(batch.participants.len());
+            let last = &batch.participants[batch.participants.len() - 1].id;
+            if in_tx >= TX_ROWS || done == total {
+                let mut current = tx.take().expect("a transaction is open");
+                self.note_batch(&mut current, "participants", in_tx, &tx_first, last)
+                    .await?;
+                current.commit().await?;
+                in_tx = 0;
+            }
+            self.report(Stage::Residents, done, total);
+        }
+        self.volunteers = producer.await.map_err(AppError::internal)?;
+        if let Some(current) = tx.take() {
+            // Only reached when the producer stopped early; keep what was written consistent.
+            current.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The low-income registry: households whose members add up to the plan's figure exactly.
+    async fn households(&mut self) -> Result<()> {
+        let mut rng = rng_for(self.seed, STREAM_HOUSEHOLDS);
+        let target = i64_of(self.plan.household_members);
+        self.report(Stage::Households, 0, self.plan.household_members);
+        let import_end = self
+            .calendar
+            .midnight(Date::new(DEMO_YEARS[0], 4, 1).expect("a real date"));
+        let weights = [450, 200, 80, 120, 80, 70];
+        let mut rows = Vec::new();
+        let mut members = 0_i64;
+        while members < target {
+            let category = ASSISTANCE_CATEGORIES[pick_weighted(&mut rng, &weights)].0;
+            let drawn: i64 = if category == "extreme_poverty" {
+                1
+            } else {
+                [1, 2, 3, 4, 5][pick_weighted(&mut rng, &[250, 300, 250, 130, 70])]
+            };
+            let size = drawn.min(target - members);
+            members += size;
+            let (community, _) = pick(&mut rng, &self.communities).clone();
+            let id = format!("hh_{:06}", rows.len() + 1);
+            self.households.push((id.clone(), size));
+            rows.push(HouseholdRow {
+                id,
+                community_code: community,
+                category: category.to_owned(),
+                member_count: size,
+                created_at: format_instant(between(&mut rng, self.data_start, import_end)),
+                synthetic: true,
+            });
+        }
+        let mut tx = self.begin().await?;
+        insert_rows(&mut tx, &rows).await?;
+        self.note_batch(
+            &mut tx,
+            "households",
+            rows.len(),
+            &rows[0].id,
+            &rows[rows.len() - 1].id,
+        )
+        .await?;
+        tx.commit().await?;
+        self.report(
+            Stage::Households,
+            self.plan.household_members,
+            self.plan.household_members,
+        );
+        Ok(())
+    }
+
+    /// The service library: the pack's categories in turn, offered by organizations.
+    async fn services(&mut self) -> Result<()> {
+        let mut rng = rng_for(self.seed, STREAM_SERVICES);
+        let categories = self.app.pack().service_categories.clone();
+        let total = self.plan.services;
+        self.report(Stage::Services, 0, total);
+        let mut rows = Vec::with_capacity(usize_of(total));
+        for k in 0..usize_of(total) {
+            let category = &categories[k % categories.len().max(1)];
+            let template = SERVICE_TEMPLATES
+                .iter()
+                .find(|(code, _)| *code == category.code)
+                .map_or(&[][..], |(_, names)| &names[..]);
+            let what = if template.is_empty() {
+                category.name.clone()
+            } else {
+                (*pick(&mut rng, template)).to_owned()
+            };
+            let (division, place) = pick(&mut rng, &self.communities).clone();
+            let org = pick(&mut rng, &self.orgs);
+            let start = org.created.max(self.data_start);
+            rows.push(ServiceRow {
+                id: format!("svc_{:04}", k + 1),
+                provider_org_id: org.id.clone(),
+                category: category.code.clone(),
+                name: format!("{place}{what}"),
+                division_code: Some(division),
+                capacity_per_week: rng.gen_range(1_i64..=40) * 5,
+                created_at: format_instant(between(&mut rng, start, self.data_end)),
+            });
+        }
+        if !rows.is_empty() {
+            let mut tx = self.begin().await?;
+            insert_rows(&mut tx, &rows).await?;
+            self.note_batch(
+                &mut tx,
+                "services",
+                rows.len(),
+                &rows[0].id,
+                &rows[rows.len() - 1].id,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.report(Stage::Services, total, total);
+        Ok(())
+    }
+
+    /// Projects and the donations to them and to funds. Donations are drawn first so that each
+    /// project's goal can be set against what it raised: some are fully funded, some not.
+    async fn projects_and_donations(&mut self) -> Result<()> {
+        let mut rng = rng_for(self.seed, STREAM_DONATIONS);
+        let total = self.plan.donations;
+        self.report(Stage::Donations, 0, total);
+        for (f, fund) in self.funds.iter().enumerate() {
+            for n in 0..self.plan.projects_per_fund {
+                let theme = &THEMES[fund.theme];
+                let project_name = theme.1[usize_of(n) % theme.1.len()];
+                let (division, place) = pick(&mut rng, &self.communities).clone();
+                let created = between(
+                    &mut rng,
+                    fund.created,
+                    plus_days(self.data_end, -60).max(fund.created),
+                );
+                let id = format!("prj_{:04}", self.projects.len() + 1);
+                self.projects.push(ProjectInfo {
+                    row: ProjectRow {
+                        id,
+                        org_id: self.orgs[fund.org].id.clone(),
+                        fund_id: Some(self.funds[f].id.clone()),
+                        name: format!("{}{project_name}", fund.namesake),
+                        summary: format!(
+                            "为{place}及周边的困难群众提供{}帮扶（演示数据）。",
+                            theme.0
+                        ),
+                        goal_fen: 0,
+                        state: String::new(),
+                        division_code: Some(division),
+                        created_at: format_instant(created),
+                    },
+                    created,
+                    raised_fen: 0,
+                });
+            }
+        }
+
+        let mut donations = Vec::with_capacity(usize_of(total));
+        let project_count = self.projects.len();
+        let fund_count = self.funds.len();
+        for k in 0..total {
+            // Amount: mostly small gifts, a few large ones; about ¥1,600 on average, so the
+            // district scale raises about the plan's ¥320 million.
+            let yuan: i64 = match pick_weighted(&mut rng, &[600, 280, 100, 20]) {
+                0 => rng.gen_range(10..=300),
+                1 => rng.gen_range(300..=3_000),
+                2 => rng.gen_range(3_000..=10_000),
+                _ => rng.gen_range(10_000..=30_000),
+            };
+            let amount_fen = yuan * 100;
+            let restricted = project_count > 0 && (fund_count == 0 || rng.gen_ratio(3, 5));
+            let (fund_id, project_id, from) = if restricted {
+                let p = index_below(&mut rng, project_count);
+                self.projects[p].raised_fen += amount_fen;
+                (
+                    None,
+                    Some(self.projects[p].row.id.clone()),
+                    self.projects[p].created,
+                )
+            } else {
+                let f = index_below(&mut rng, fund_count);
+                (Some(self.funds[f].id.clone()), None, self.funds[f].created)
+            };
+            let (donor, anonymous) = match pick_weighted(&mut rng, &[650, 300, 50]) {
+                0 => (
+                    Some(person_id(rng.gen_range(0..self.plan.residents))),
+                    rng.gen_ratio(1, 10),
+                ),
+                // A walk-in gift at a desk or a box: nobody registered, sometimes anonymous.
+                1 => (None, rng.gen_ratio(1, 3)),
+                _ => (
+                    Some(pick(&mut rng, &self.orgs).participant_id.clone()),
+                    false,
+                ),
+            };
+            donations.push(DonationRow {
+                id: format!("don_{:08}", k + 1),
+                donor_participant_id: donor,
+                amount_fen,
+                currency: "CNY".into(),
+                fund_id,
+                project_id,
+                received_at: format_instant(between(&mut rng, from, self.data_end)),
+                anonymous,
+            });
+        }
+
+        // Goals and states against what each project raised.
+        let closing = self.calendar.year_start(DEMO_YEARS[2]);
+        for project in &mut self.projects {
+            let raised = project.raised_fen;
+            let funded = raised > 0 && rng.gen_ratio(1, 2);
+            let goal_yuan = if raised == 0 {
+                rng.gen_range(50_i64..=500) * 1_000
+            } else if funded {
+                // Rounded down to ¥1,000 so the goal stays at or under what was raised.
+                (raised / 100 * rng.gen_range(700_i64..=1_000) / 1_000 / 1_000).max(1) * 1_000
+            } else {
+                // Rounded up to ¥1,000: the goal stays above what was raised.
+                (raised / 100 * 1_000 / rng.gen_range(300_i64..=900)) / 1_000 * 1_000 + 1_000
+            };
+            project.row.goal_fen = goal_yuan * 100;
+            let state = if project.row.goal_fen <= raised && project.created < closing {
+                if rng.gen_ratio(2, 3) {
+                    "closed"
+                } else {
+                    "executing"
+                }
+            } else if project.row.goal_fen <= raised {
+                "executing"
+            } else {
+                "fundraising"
+            };
+            project.row.state = state.to_owned();
+        }
+        let projects: Vec<ProjectRow> = self.projects.iter().map(|p| p.row.clone()).collect();
+        let mut tx = self.begin().await?;
+        insert_rows(&mut tx, &projects).await?;
+        if let (Some(first), Some(last)) = (projects.first(), projects.last()) {
+            self.note_batch(&mut tx, "projects", projects.len(), &first.id, &last.id)
+                .await?;
+        }
+        tx.commit().await?;
+
+        self.write_chunked(Stage::Donations, "donations", &donations, |r| &r.id)
+            .await
+    }
+
+    /// Disbursements from projects to registered households, never more than a project raised:
+    /// closed projects spent nearly all of it, running ones part, fundraising ones little.
+    async fn disbursements(&mut self) -> Result<()> {
+        let mut rng = rng_for(self.seed, STREAM_DISBURSEMENTS);
+        let wanted = self.plan.disbursements;
+        self.report(Stage::Disbursements, 0, wanted);
+        let budgets: Vec<i64> = self
+            .projects
+            .iter()
+            .map(|p| {
+                let per_mille = match p.row.state.as_str() {
+                    "closed" => rng.gen_range(900_i64..=1_000),
+                    "executing" => rng.gen_range(400_i64..=800),
+                    _ => rng.gen_range(0_i64..=300),
+                };
+                p.raised_fen * per_mille / 1_000
+            })
+            .collect();
+        if self.households.is_empty() {
+            return Ok(());
+        }
+        let counts = apportion(wanted, &budgets);
+        let mut rows = Vec::with_capacity(usize_of(wanted));
+        for ((project, budget), count) in self.projects.iter().zip(&budgets).zip(&counts) {
+            if *count == 0 {
+                continue;
+            }
+            let count = i64_of(*count);
+            let base = budget / count;
+            for _ in 0..count {
+                let mut amount = base * rng.gen_range(850_i64..=1_000) / 1_000;
+                if amount >= 100 {
+                    amount = amount / 100 * 100;
+                }
+                let amount = amount.max(1);
+                let (household, members) = pick(&mut rng, &self.households);
+                let from = plus_days(project.created, 14).min(plus_days(self.data_end, -1));
+                rows.push(DisbursementRow {
+                    id: format!("dsb_{:07}", rows.len() + 1),
+                    project_id: project.row.id.clone(),
+                    household_id: Some(household.clone()),
+                    people_count: *members,
+                    amount_fen: amount,
+                    paid_at: format_instant(between(&mut rng, from, self.data_end)),
+                });
+            }
+        }
+        self.write_chunked(Stage::Disbursements, "disbursements", &rows, |r| &r.id)
+            .await
+    }
+
+    /// Volunteer service records: whole minutes, on days after the volunteer registered.
+    async fn service_records(&mut self) -> Result<()> {
+        let mut rng = rng_for(self.seed, STREAM_SERVICE_RECORDS);
+        let total = self.plan.service_records;
+        self.report(Stage::ServiceRecords, 0, total);
+        let volunteers = u64_of(self.volunteers.len());
+        if volunteers == 0 {
+            return Ok(());
+        }
+        let mut written = 0_u64;
+        while written < total {
+            let n = (total - written).min(u64_of(TX_ROWS));
+            let mut rows = Vec::with_capacity(usize_of(n));
+            for k in written..written + n {
+                let (person, registered) = self.volunteers[usize_of(rng.gen_range(0..volunteers))];
+                let registered =
+                    Timestamp::from_second(registered).expect("a stored registration instant");
+                let served = between(&mut rng, registered.max(self.data_start), self.data_end);
+                rows.push(ServiceRecordRow {
+                    id: format!("vsr_{:08}", k + 1),
+                    volunteer_participant_id: person_id(person),
+                    duration_minutes: rng.gen_range(1_i64..=16) * 30,
+                    served_on: self.calendar.date_text(served),
+                    content: (*pick(&mut rng, &SERVICE_RECORD_CONTENT)).to_owned(),
+                });
+            }
+            let mut tx = self.begin().await?;
+            for (i, chunk) in rows.chunks(PROGRESS_ROWS).enumerate() {
+                insert_rows(&mut tx, chunk).await?;
+                self.report(
+                    Stage::ServiceRecords,
+                    written + u64_of(i * PROGRESS_ROWS + chunk.len()),
+                    total,
+                );
+            }
+            self.note_batch(
+                &mut tx,
+                "service_records",
+                rows.len(),
+                &rows[0].id,
+                &rows[rows.len() - 1].id,
+            )
+            .await?;
+            tx.commit().await?;
+            written += n;
+        }
+        self.report(Stage::ServiceRecords, total, total);
+        Ok(())
+    }
+
+    /// Writes `rows` in transactions of [`TX_ROWS`], journaling each, reporting progress.
+    async fn write_chunked<R: cishan_store::BulkRow>(
+        &self,
+        stage: Stage,
+        table: &str,
+        rows: &[R],
+        id: impl Fn(&R) -> &str,
+    ) -> Result<()> {
+        let total = u64_of(rows.len());
+        let mut done = 0_u64;
+        for batch in rows.chunks(TX_ROWS) {
+            let mut tx = self.begin().await?;
+            for chunk in batch.chunks(PROGRESS_ROWS) {
+                insert_rows(&mut tx, chunk).await?;
+                done += u64_of(chunk.len());
+                self.report(stage, done, total);
+            }
+            self.note_batch(
+                &mut tx,
+                table,
+                batch.len(),
+                id(&batch[0]),
+                id(&batch[batch.len() - 1]),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.report(stage, total, total);
+        Ok(())
+    }
+}
+
+/// Writes `rows` in statements of [`INSERT_ROWS`].
+async fn insert_rows<R: cishan_store::BulkRow>(tx: &mut WriteTx, rows: &[R]) -> Result<()> {
+    for chunk in rows.chunks(INSERT_ROWS) {
+        tx.insert_all(chunk).await?;
+    }
+    Ok(())
+}
+
+/// Splits `total` items across the entries in proportion to `weights` (largest remainder, ties
+/// to the earlier entry), never giving an entry more items than its weight.
+fn apportion(total: u64, weights: &[i64]) -> Vec<u64> {
+    let weights: Vec<u128> = weights
+        .iter()
+        .map(|w| u128::try_from((*w).max(0)).expect("non-negative"))
+        .collect();
+    let sum: u128 = weights.iter().sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let total = u128::from(total);
+    let mut shares: Vec<u128> = weights.iter().map(|w| w * total / sum).collect();
+    let mut left = total - shares.iter().sum::<u128>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(weights[*i] * total % sum));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        if weights[i] > 0 {
+            shares[i] += 1;
+            left -= 1;
+        }
+    }
+    shares
+        .iter()
+        .zip(&weights)
+        .map(|(s, w)| u64::try_from((*s).min(*w)).expect("a share fits in u64"))
+        .collect()
+}
+
+/// One batch of residents and the volunteers among them.
+#[derive(Debug)]
+struct PeopleBatch {
+    participants: Vec<ParticipantRow>,
+    volunteers: Vec<VolunteerRow>,
+}
+
+/// Makes residents in index order. Owned and `Send`, so it runs on a blocking thread.
+struct People {
+    vault: Arc<Vault>,
+    region: String,
+    rng: ChaCha8Rng,
+    residents: u64,
+    next: u64,
+    first_birth: Date,
+    /// Size of the ID-number domain: birth days × 1,000 sequence numbers.
+    id_domain: u64,
+    id_multiplier: u64,
+    id_offset: u64,
+    volunteer_multiplier: u64,
+    volunteer_offset: u64,
+    /// Per year: first ordinal, end ordinal (exclusive), first and end instant (seconds).
+    cohorts: [(u64, u64, i64, i64); 3],
+    volunteer_total: u64,
+    homes: Vec<String>,
+    import: (Timestamp, Timestamp),
+    volunteers: Vec<(u64, i64)>,
+}
+
+impl People {
+    fn new(generator: &Generator<'_>, vault: Arc<Vault>) -> Result<People> {
+        let plan = generator.plan;
+        let calendar = &generator.calendar;
+        let first_birth =
+            Date::new(FIRST_BIRTH.0, FIRST_BIRTH.1, FIRST_BIRTH.2).map_err(AppError::internal)?;
+        let last_birth =
+            Date::new(LAST_BIRTH.0, LAST_BIRTH.1, LAST_BIRTH.2).map_err(AppError::internal)?;
+        let days = first_birth
+            .until(last_birth)
+            .map_err(AppError::internal)?
+            .get_days();
+        let id_domain = (u64::try_from(days).map_err(AppError::internal)? + 1) * 1_000;
+        assert!(
+            plan.residents <= id_domain,
+            "more residents than distinct demo ID numbers"
+        );
+        let mut ids = rng_for(generator.seed, STREAM_IDS);
+        let id_offset = ids.gen_range(0..id_domain);
+        let residents = plan.residents.max(1);
+        let volunteer_offset = ids.gen_range(0..residents);
+        let targets = plan.volunteers_by_year;
+        assert!(
+            targets[0] <= targets[1] && targets[1] <= targets[2] && targets[2] <= plan.residents,
+            "volunteer targets grow and stay within the residents"
+        );
+        let cohort_start = [
+            calendar.year_start(2017),
+            calendar.year_start(DEMO_YEARS[1]),
+            calendar.year_start(DEMO_YEARS[2]),
+        ];
+        let cohort_end = [
+            calendar.year_start(DEMO_YEARS[0] + 1),
+            calendar.year_start(DEMO_YEARS[1] + 1),
+            calendar.year_start(DEMO_YEARS[2] + 1),
+        ];
+        let mut cohorts = [(0, 0, 0, 0); 3];
+        let mut first = 0;
+        for (i, cohort) in cohorts.iter_mut().enumerate() {
+            *cohort = (
+                first,
+                targets[i],
+                cohort_start[i].as_second(),
+                cohort_end[i].as_second(),
+            );
+            first = targets[i];
+        }
+        Ok(People {
+            vault,
+            region: generator.app.pack().code.as_str().to_owned(),
+            rng: rng_for(generator.seed, STREAM_PEOPLE),
+            residents: plan.residents,
+            next: 0,
+            first_birth,
+            id_domain,
+            id_multiplier: coprime_at_least(ID_MULTIPLIER, id_domain),
+            id_offset,
+            volunteer_multiplier: coprime_at_least(VOLUNTEER_MULTIPLIER, residents),
+            volunteer_offset,
+            cohorts,
+            volunteer_total: targets[2],
+            homes: generator.homes.clone(),
+            import: (
+                generator.data_start,
+                calendar.midnight(Date::new(DEMO_YEARS[0], 4, 1).expect("a real date")),
+            ),
+            volunteers: vec![(0, 0); usize_of(targets[2])],
+        })
+    }
+
+    /// The ID number of resident `index`: a bijection from indexes to (birth day, sequence).
+    fn id_number(&self, index: u64) -> IdNumber {
+        let k = (u128::from(index) * u128::from(self.id_multiplier) + u128::from(self.id_offset))
+            % u128::from(self.id_domain);
+        let k = u64::try_from(k).expect("below the domain size");
+        let day = i64::try_from(k / 1_000).expect("a day number");
+        let sequence = u16::try_from(k % 1_000).expect("below 1000");
+        let birth = self
+            .first_birth
+            .checked_add(day.days())
+            .expect("inside the birth range");
+        IdNumber::from_parts(&self.region, birth, sequence).expect("demo ID parts are valid")
+    }
+
+    /// The volunteer ordinal of resident `index`, if a volunteer: a bijection onto residents, of
+    /// which the first `volunteer_total` ordinals are volunteers.
+    fn volunteer_ordinal(&self, index: u64) -> Option<u64> {
+        let v = (u128::from(index) * u128::from(self.volunteer_multiplier)
+            + u128::from(self.volunteer_offset))
+            % u128::from(self.residents);
+        let v = u64::try_from(v).expect("below the resident count");
+        (v < self.volunteer_total).then_some(v)
+    }
+
+    /// When volunteer `ordinal` registered: cohorts fill their year evenly, in ordinal order,
+    /// with a jitter smaller than the spacing, so each year's cumulative count is exact.
+    fn registered_at(&mut self, ordinal: u64) -> i64 {
+        let (first, end, from, until) = self
+            .cohorts
+            .iter()
+            .copied()
+            .find(|c| ordinal < c.1)
+            .expect("an ordinal below the total lies in a cohort");
+        let size = i64_of(end - first);
+        let span = until - from;
+        let step = (span / size).max(1);
+        from + i64_of(ordinal - first) * span / size + self.rng.gen_range(0..step)
+    }
+
+    fn next_batch(&mut self, rows: usize) -> Option<PeopleBatch> {
+        if self.next >= self.residents {
+            return None;
+        }
+        let end = (self.next + u64_of(rows)).min(self.residents);
+        let mut participants = Vec::with_capacity(usize_of(end - self.next));
+        let mut volunteers = Vec::new();
+        for index in self.next..end {
+            let id_number = self.id_number(index);
+            let surname = *pick(&mut self.rng, &SURNAMES);
+            let given_chars = if id_number.is_male() {
+                &MALE_GIVEN[..]
+            } else {
+                &FEMALE_GIVEN[..]
+            };
+            let mut name = String::with_capacity(9);
+            name.push_str(surname);
+            name.push(*pick(&mut self.rng, given_chars));
+            if self.rng.gen_ratio(7, 10) {
+                name.push(*pick(&mut self.rng, given_chars));
+            }
+            let home = pick(&mut self.rng, &self.homes).clone();
+            let mut created = between(&mut self.rng, self.import.0, self.import.1);
+            let id = person_id(index);
+            if let Some(ordinal) = self.volunteer_ordinal(index) {
+                let registered = self.registered_at(ordinal);
+                self.volunteers[usize_of(ordinal)] = (index, registered);
+                let registered = Timestamp::from_second(registered).expect("a valid instant");
+                created = created.min(registered);
+                volunteers.push(VolunteerRow {
+                    participant_id: id.clone(),
+                    volunteer_number: format!("ZJ{}{:08}", self.region, ordinal + 1),
+                    registered_at: format_instant(registered),
+                });
+            }
+            participants.push(ParticipantRow {
+                id,
+                kind: "person".into(),
+                display_name: name,
+                id_number_digest: Some(self.vault.digest(id_number.expose())),
+                id_number_masked: Some(id_number.masked()),
+                id_number_cipher: Some(self.vault.encrypt(id_number.expose())),
+                division_code: Some(home),
+                created_at: format_instant(created),
+                synthetic: true,
+            });
+        }
+        self.next = end;
+        Some(PeopleBatch {
+            participants,
+            volunteers,
+        })
+    }
+}
+
+/// Plausible actuals for the manual indicators: 2021 and 2022 near their targets (about seven
+/// in ten met), the year before an "increase" target as its baseline, nothing for 2023 (left for
+/// people to enter). Returns (indicator code, year, value as typed).
+fn demo_actuals(pack: &RegionPack, seed: u64) -> Vec<(String, i16, String)> {
+    let mut rng = rng_for(seed, STREAM_INDICATORS);
+    let mut out = Vec::new();
+    for def in &pack.indicators {
+        if !matches!(def.source, IndicatorSource::Manual) {
+            continue;
+        }
+        let Some(reference) = DEMO_YEARS
+            .iter()
+            .find_map(|y| def.targets.get(y).and_then(|t| t.value))
+        else {
+            continue;
+        };
+        let scale = reference.scale() + u32::from(reference.abs() < Decimal::ONE_HUNDRED);
+        let mut previous: Option<Decimal> = None;
+        for year in &DEMO_YEARS[..2] {
+            let Some(target) = def.targets.get(year) else {
+                continue;
+            };
+            let value = match (target.comparator, target.value) {
+                (Some(Comparator::Increase), _) => {
+                    let base = match previous {
+                        Some(p) => p,
+                        None => {
+                            // No actual for the year before: enter a baseline below the
+                            // reference, so "有所提高" can be judged.
+                            let b = nudge(def, reference, -rng.gen_range(60_i64..=100), scale);
+                            out.push((def.code.clone(), year - 1, b.normalize().to_string()));
+                            b
+                        }
+                    };
+                    nudge(def, base, rng.gen_range(10_i64..=40), scale)
+                }
+                (Some(comparator), Some(value)) => {
+                    let met = rng.gen_ratio(7, 10);
+                    let per_mille = match (met, comparator) {
+                        (true, _) => rng.gen_range(0_i64..=25),
+                        (false, Comparator::About) => -rng.gen_range(30_i64..=60),
+                        (false, _) => -rng.gen_range(8_i64..=40),
+                    };
+                    let better = match comparator {
+                        Comparator::Ge => Better::Higher,
+                        Comparator::Le => Better::Lower,
+                        _ => def.better,
+                    };
+                    nudge_towards(def, value, better, per_mille, scale)
+                }
+                _ => continue,
+            };
+            previous = Some(value);
+            out.push((def.code.clone(), *year, value.normalize().to_string()));
+        }
+    }
+    out
+}
+
+/// `value` moved by `per_mille` in the indicator's better direction (negative: worse).
+fn nudge(def: &IndicatorDef, value: Decimal, per_mille: i64, scale: u32) -> Decimal {
+    nudge_towards(def, value, def.better, per_mille, scale)
+}
+
+fn nudge_towards(
+    def: &IndicatorDef,
+    value: Decimal,
+    better: Better,
+    per_mille: i64,
+    scale: u32,
+) -> Decimal {
+    let signed = match better {
+        Better::Higher => per_mille,
+        Better::Lower => -per_mille,
+    };
+    let moved = (value * Decimal::from(1_000 + signed) / Decimal::from(1_000)).round_dp(scale);
+    if def.unit == "%" && moved > Decimal::ONE_HUNDRED {
+        Decimal::ONE_HUNDRED
+    } else {
+        moved
+    }
+}
+
+/// A division's everyday name: villages drop the committee suffix (`老涂村委会` → `老涂村`).
+fn short_name(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix("村委会") {
+        format!("{stem}村")
+    } else if let Some(stem) = name.strip_suffix("居委会") {
+        format!("{stem}社区")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The demo's organizations in registration order, with their kinds.
+const ORGANIZATIONS: [(&str, &str); 16] = [
+    ("温州市鹿城区慈善总会", "social_group"),
+    ("鹿城区瓯江慈善基金会", "foundation"),
+    ("鹿城区善行社会工作服务中心", "social_service"),
+    ("鹿城区五马爱心慈善基金会", "foundation"),
+    ("鹿城区志愿者协会", "social_group"),
+    ("鹿城区阳光助残服务中心", "social_service"),
+    ("鹿城区江心屿公益基金会", "foundation"),
+    ("鹿城区松台颐养服务中心", "social_service"),
+    ("鹿城区南郊助学慈善基金会", "foundation"),
+    ("鹿城区蒲鞋市邻里互助会", "social_group"),
+    ("鹿城区大南善亭公益服务中心", "social_service"),
+    ("鹿城区七都乡村振兴慈善基金会", "foundation"),
+    ("鹿城区义工联合会", "social_group"),
+    ("鹿城区藤桥乡村公益服务中心", "social_service"),
+    ("鹿城区滨江慈善基金会", "foundation"),
+    ("鹿城区山福生态公益基金会", "foundation"),
+];
+
+const TRUST_NAMES: [&str; 3] = [
+    "鹿城区共同富裕慈善信托",
+    "瓯江助学慈善信托",
+    "五马颐养慈善信托",
+];
+
+/// Who funds are named after: places and local names (18 of them, so with ten themes the
+/// first 180 funds get distinct names).
+const NAMESAKES: [&str; 18] = [
+    "瓯越",
+    "五马",
+    "江心",
+    "松台",
+    "南塘",
+    "滨江",
+    "七都",
+    "藤桥",
+    "山福",
+    "仰义",
+    "双屿",
+    "丰门",
+    "大南",
+    "南汇",
+    "蒲鞋市",
+    "广化",
+    "南郊",
+    "鹿城",
+];
+
+/// Fund themes and two project names each.
+const THEMES: [(&str, [&str; 2]); 10] = [
+    ("助学", ["春蕾助学行动", "寒门学子圆梦计划"]),
+    ("助医", ["大病救助行动", "慢病关爱药箱"]),
+    ("助老", ["空巢老人助餐", "银龄守护计划"]),
+    ("助残", ["阳光助残康复", "无障碍改造行动"]),
+    ("扶贫济困", ["困难家庭帮扶", "冬日暖心包"]),
+    ("乡村振兴", ["乡村共富工坊", "村级善亭建设"]),
+    ("关爱儿童", ["留守儿童陪伴", "儿童营养餐"]),
+    ("应急救灾", ["台风应急救援", "防汛物资储备"]),
+    ("善亭", ["善亭便民服务", "善亭爱心驿站"]),
+    ("文化传承", ["瓯越非遗传承", "社区书房"]),
+];
+
+/// Service names by the Lucheng pack's category codes; other packs' categories use their name.
+const SERVICE_TEMPLATES: [(&str, [&str; 4]); 6] = [
+    (
+        "daily_care",
+        ["助餐送餐", "上门助浴", "居家保洁", "代购代办"],
+    ),
+    ("health", ["义诊巡诊", "健康体检", "康复理疗", "慢病随访"]),
+    (
+        "schooling",
+        ["课业辅导", "四点半课堂", "助学结对", "暑期托管"],
+    ),
+    (
+        "employment",
+        ["技能培训", "岗位推荐", "创业指导", "公益岗位对接"],
+    ),
+    (
+        "emotional_support",
+        ["心理疏导", "结对探访", "节日慰问", "陪伴聊天"],
+    ),
+    (
+        "skills",
+        ["智能手机培训", "手工编织课堂", "烹饪课堂", "防诈骗讲座"],
+    ),
+];
+
+const SERVICE_RECORD_CONTENT: [&str; 10] = [
+    "社区助老探访",
+    "文明交通劝导",
+    "垃圾分类宣传",
+    "善亭值守",
+    "助餐送餐",
+    "四点半课堂辅导",
+    "义诊协助",
+    "防汛值守",
+    "图书馆服务",
+    "环境清洁",
+];
+
+/// Surnames, common ones in Wenzhou listed more than once.
+const SURNAMES: [&str; 48] = [
+    "陈", "陈", "陈", "林", "林", "王", "王", "张", "李", "黄", "黄", "郑", "郑", "吴", "周", "徐",
+    "金", "胡", "潘", "叶", "朱", "杨", "蔡", "谢", "刘", "赵", "孙", "董", "郭", "池", "戴", "项",
+    "应", "薛", "章", "姜", "余", "包", "夏", "程", "麻", "季", "施", "缪", "邵", "彭", "卢", "虞",
+];
+
+const MALE_GIVEN: [char; 32] = [
+    '伟', '强', '磊', '军', '杰', '斌', '浩', '鹏', '涛', '明', '超', '俊', '峰', '建', '华', '文',
+    '波', '辉', '宇', '晨', '志', '勇', '海', '东', '林', '晓', '阳', '凯', '翔', '毅', '瓯', '鸿',
+];
+
+const FEMALE_GIVEN: [char; 32] = [
+    '芳', '娜', '敏', '静', '丽', '艳', '娟', '霞', '燕', '玲', '婷', '慧', '琳', '洁', '雪', '梅',
+    '萍', '红', '颖', '倩', '佳', '晶', '欣', '悦', '璐', '蓉', '莉', '琴', '思', '雅', '晓', '丹',
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    use cishan_core::{Metric, Status};
+
+    use super::*;
+    use crate::{Config, SystemClock};
+
+    async fn open(dir: &Path) -> App {
+        let config = Config {
+            database_url: format!("sqlite://{}/demo.db", dir.display()),
+            data_dir: dir.join("data"),
+        };
+        App::open(
+            &config,
+            cishan_core::region::embedded::lucheng(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .expect("open a fresh app")
+    }
+
+    fn small(seed: u64) -> DemoOptions {
+        DemoOptions {
+            scale: Scale::Small,
+            seed,
+        }
+    }
+
+    fn quiet(_: Progress) {}
+
+    #[tokio::test]
+    async fn small_demo_fills_an_empty_database_as_planned() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = open(dir.path()).await;
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = app
+            .generate_demo(&small(2021), &|p| seen.lock().unwrap().push(p))
+            .await
+            .unwrap();
+        assert!(!report.reused);
+        let plan = Scale::Small.plan();
+        let c = report.counts;
+        assert_eq!(c.participants, 2_000 + 8, "residents plus organizations");
+        assert_eq!(c.organizations, 8);
+        assert_eq!(c.funds, 10);
+        assert_eq!(c.projects, 20);
+        assert_eq!(c.volunteers, 470);
+        assert_eq!(c.household_members, 80);
+        assert_eq!(c.services, 60);
+        assert_eq!(c.donations, 400);
+        assert_eq!(c.disbursements, 60);
+        assert_eq!(c.service_records, 600);
+        assert_eq!(c.trusts, 3);
+        let seen = seen.into_inner().unwrap();
+        assert!(seen
+            .iter()
+            .any(|p| p.stage == Stage::Residents && p.done == 2_000));
+
+        for (i, year) in DEMO_YEARS.iter().enumerate() {
+            let volunteers = app
+                .metric_at_year_end(Metric::RegisteredVolunteers, *year)
+                .await
+                .unwrap();
+            let orgs = app
+                .metric_at_year_end(Metric::CharityOrganizations, *year)
+                .await
+                .unwrap();
+            let trusts = app
+                .metric_at_year_end(Metric::CharityTrusts, *year)
+                .await
+                .unwrap();
+            assert_eq!(
+                u64::try_from(volunteers).unwrap(),
+                plan.volunteers_by_year[i]
+            );
+            assert_eq!(
+                u64::try_from(orgs).unwrap(),
+                plan.charity_organizations_by_year[i]
+            );
+            assert_eq!(u64::try_from(trusts).unwrap(), plan.trusts_by_year[i]);
+        }
+
+        // Every ID number opens, parses, is from the district and matches its mask and digest.
+        let people = app.store().participants_page(0, 5_000).await.unwrap();
+        let mut persons = 0;
+        for p in people.iter().filter(|p| p.kind == "person") {
+            persons += 1;
+            assert!(p.synthetic);
+            let clear = app
+                .vault()
+                .decrypt(p.id_number_cipher.as_deref().unwrap())
+                .unwrap();
+            let id = IdNumber::parse(&clear).expect("a valid ID number");
+            assert_eq!(id.region_code(), "330302");
+            assert_eq!(Some(id.masked()), p.id_number_masked);
+            assert_eq!(Some(app.vault().digest(id.expose())), p.id_number_digest);
+            let year = id.birth_date().year();
+            assert!((1940..=2005).contains(&year));
+        }
+        assert_eq!(persons, 2_000);
+
+        let orgs = app.store().organizations_page(0, 100).await.unwrap();
+        assert_eq!(orgs.len(), 8);
+        for org in &orgs {
+            let code = CreditCode::parse(&org.credit_code).expect("a valid credit code");
+            assert_eq!(code.division_code(), "330302");
+            assert!(org.is_charity && org.name.ends_with("（演示）"));
+        }
+
+        // Never more disbursed from a project than raised for it; some projects fully funded.
+        let projects = app.store().projects_page(None, 0, 100).await.unwrap();
+        assert!(projects.iter().all(|p| p.disbursed_fen <= p.raised_fen));
+        assert!(projects.iter().any(|p| p.raised_fen >= p.goal_fen));
+        assert!(projects.iter().any(|p| p.raised_fen < p.goal_fen));
+
+        // Manual indicators: 2021 and 2022 entered (some met, some not), 2023 left empty.
+        for year in [2021, 2022] {
+            let views = app.indicators(year).await.unwrap();
+            let manual: Vec<_> = views.iter().filter(|v| v.manual).collect();
+            assert!(manual.iter().all(|v| v.actual.is_some()), "{year} filled");
+            assert!(manual.iter().any(|v| v.status == Status::Met));
+            assert!(manual.iter().any(|v| v.status == Status::NotMet));
+        }
+        let indicator_2 = app.indicators(2021).await.unwrap();
+        let indicator_2 = indicator_2.iter().find(|v| v.code == "2").unwrap();
+        assert_ne!(indicator_2.status, Status::NoData, "2020 baseline entered");
+        let views = app.indicators(2023).await.unwrap();
+        assert!(views
+            .iter()
+            .filter(|v| v.manual)
+            .all(|v| v.actual.is_none() && v.status == Status::NoData));
+
+        let journal = app.store().verify_journal().await.unwrap();
+        assert!(journal.is_intact(), "{:?}", journal.problems);
+
+        // Same seed and scale again: nothing written.
+        let again = app.generate_demo(&small(2021), &quiet).await.unwrap();
+        assert!(again.reused);
+        assert_eq!(again.counts, report.counts);
+        assert_eq!(app.demo_in_database().await.unwrap(), Some(small(2021)));
+        let after = app.store().verify_journal().await.unwrap();
+        assert_eq!(after.entries, journal.entries);
+
+        // Another seed or scale: refused, with advice.
+        for other in [
+            small(7),
+            DemoOptions {
+                scale: Scale::District,
+                seed: 2021,
+            },
+        ] {
+            let error = app.generate_demo(&other, &quiet).await.unwrap_err();
+            assert_eq!(error.code, "demo.database_not_empty");
+            assert!(error.message.contains("--db"), "{}", error.message);
+        }
+        assert_eq!(app.store().table_counts().await.unwrap(), report.counts);
+        app.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_same_seed_gives_the_same_rows() {
+        let mut runs = Vec::new();
+        for seed in [11, 11, 12] {
+            let dir = tempfile::tempdir().unwrap();
+            let app = open(dir.path()).await;
+            let report = app.generate_demo(&small(seed), &quiet).await.unwrap();
+            let people: Vec<_> = app
+                .store()
+                .participants_page(0, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.id,
+                        p.display_name,
+                        p.id_number_masked,
+                        p.division_code,
+                        p.created_at,
+                    )
+                })
+                .collect();
+            let codes: Vec<_> = app
+                .store()
+                .organizations_page(0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.id, o.credit_code, o.registered_on, o.donated_fen))
+                .collect();
+            let projects = app.store().projects_page(None, 0, 100).await.unwrap();
+            runs.push((report.counts, people, codes, projects));
+            app.close().await;
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert_ne!(runs[0].1, runs[2].1, "another seed, other people");
+        assert_ne!(runs[0].2, runs[2].2, "another seed, other organizations");
+    }
+
+    #[tokio::test]
+    async fn a_database_with_other_data_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = open(dir.path()).await;
+        app.create_user(None, "zhang", "张三", "a long enough password", Role::Admin)
+            .await
+            .unwrap();
+        assert_eq!(app.demo_in_database().await.unwrap(), None);
+        let error = app.generate_demo(&small(2021), &quiet).await.unwrap_err();
+        assert_eq!(error.code, "demo.database_not_empty");
+        assert_eq!(app.store().table_counts().await.unwrap().participants, 0);
+        app.close().await;
+    }
+
+    #[test]
+    fn generation_can_run_on_a_spawned_task() {
+        fn assert_send<T: Send>(_: &T) {}
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = runtime.block_on(open(dir.path()));
+        let future = app.generate_demo(
+            &DemoOptions {
+                scale: Scale::Small,
+                seed: 1,
+            },
+            &quiet,
+        );
+        assert_send(&future);
+        drop(future);
+        runtime.block_on(app.close());
+    }
+
+    #[test]
+    fn scales_parse_and_print() {
+        for scale in [Scale::Small, Scale::District] {
+            assert_eq!(scale.as_str().parse::<Scale>(), Ok(scale));
+        }
+        assert!("huge".parse::<Scale>().is_err());
+        let district = Scale::District.plan();
+        assert_eq!(district.residents, 1_300_000);
+        assert_eq!(district.volunteers_by_year, [400_000, 450_000, 470_000]);
+        assert_eq!(district.charity_organizations_by_year[2], 16);
+        assert_eq!(district.funds, 57);
+        assert_eq!(district.services, 738);
+        assert_eq!(district.household_members, 7_660);
+    }
+
+    #[test]
+    fn affine_maps_with_a_coprime_multiplier_are_bijections() {
+        for n in [1_u64, 2, 1_000, 2_000, 24_107] {
+            let m = coprime_at_least(ID_MULTIPLIER, n);
+            let images: HashSet<u64> = (0..n).map(|i| (i * m + 17) % n).collect();
+            assert_eq!(u64_of(images.len()), n);
+        }
+    }
+
+    #[test]
+    fn apportion_keeps_the_total_and_the_caps() {
+        assert_eq!(apportion(10, &[1, 1, 2]), vec![1, 1, 2], "capped by weight");
+        assert_eq!(apportion(10, &[100, 300]), vec![3, 7]);
+        assert_eq!(apportion(7, &[0, 0]), vec![0, 0]);
+        let shares = apportion(20_000, &[5_000_000, 7_000_000, 3, 0, 11_000_000]);
+        assert_eq!(shares.iter().sum::<u64>(), 20_000);
+        assert_eq!(shares[3], 0);
+    }
+
+    #[test]
+    fn village_names_lose_the_committee_suffix() {
+        assert_eq!(short_name("老涂村委会"), "老涂村");
+        assert_eq!(short_name("鼓楼社区"), "鼓楼社区");
+    }
+}
