@@ -68,10 +68,6 @@ pub const ASSISTANCE_CATEGORIES: [(&str, &str); 6] = [
 const TX_ROWS: usize = 100_000;
 /// Rows per `insert_all` call, and so how often progress is reported.
 const PROGRESS_ROWS: usize = 10_000;
-/// Rows per INSERT statement. Fewer than the store's [`cishan_store::BULK_BATCH_ROWS`]: SQLite
-/// looks numbered parameters up by a linear scan, so a statement's cost grows with the square
-/// of its parameters, and measured on the district scale 100 rows beat 500 by a wide margin.
-const INSERT_ROWS: usize = 50;
 /// Who the demo's journal entries name as the actor.
 const DEMO_ACTOR: &str = "demo";
 
@@ -897,10 +893,10 @@ impl<'a> Generator<'a> {
         }
 
         let mut tx = self.begin().await?;
-        insert_rows(&mut tx, &participants).await?;
-        insert_rows(&mut tx, &organizations).await?;
-        insert_rows(&mut tx, &funds).await?;
-        insert_rows(&mut tx, &trusts).await?;
+        tx.insert_all(&participants).await?;
+        tx.insert_all(&organizations).await?;
+        tx.insert_all(&funds).await?;
+        tx.insert_all(&trusts).await?;
         self.note_batch(
             &mut tx,
             "organizations",
@@ -951,8 +947,8 @@ impl<'a> Generator<'a> {
                     tx.insert(self.begin().await?)
                 }
             };
-            insert_rows(current, &batch.participants).await?;
-            insert_rows(current, &batch.volunteers).await?;
+            current.insert_all(&batch.participants).await?;
+            current.insert_all(&batch.volunteers).await?;
             in_tx += batch.participants.len();
             done += u64_of(batch.participants.len());
             let last = &batch.participants[batch.participants.len() - 1].id;
@@ -1006,7 +1002,7 @@ impl<'a> Generator<'a> {
             });
         }
         let mut tx = self.begin().await?;
-        insert_rows(&mut tx, &rows).await?;
+        tx.insert_all(&rows).await?;
         self.note_batch(
             &mut tx,
             "households",
@@ -1057,7 +1053,7 @@ impl<'a> Generator<'a> {
         }
         if !rows.is_empty() {
             let mut tx = self.begin().await?;
-            insert_rows(&mut tx, &rows).await?;
+            tx.insert_all(&rows).await?;
             self.note_batch(
                 &mut tx,
                 "services",
@@ -1190,7 +1186,7 @@ impl<'a> Generator<'a> {
         }
         let projects: Vec<ProjectRow> = self.projects.iter().map(|p| p.row.clone()).collect();
         let mut tx = self.begin().await?;
-        insert_rows(&mut tx, &projects).await?;
+        tx.insert_all(&projects).await?;
         if let (Some(first), Some(last)) = (projects.first(), projects.last()) {
             self.note_batch(&mut tx, "projects", projects.len(), &first.id, &last.id)
                 .await?;
@@ -1280,7 +1276,7 @@ impl<'a> Generator<'a> {
             }
             let mut tx = self.begin().await?;
             for (i, chunk) in rows.chunks(PROGRESS_ROWS).enumerate() {
-                insert_rows(&mut tx, chunk).await?;
+                tx.insert_all(chunk).await?;
                 self.report(
                     Stage::ServiceRecords,
                     written + u64_of(i * PROGRESS_ROWS + chunk.len()),
@@ -1315,7 +1311,7 @@ impl<'a> Generator<'a> {
         for batch in rows.chunks(TX_ROWS) {
             let mut tx = self.begin().await?;
             for chunk in batch.chunks(PROGRESS_ROWS) {
-                insert_rows(&mut tx, chunk).await?;
+                tx.insert_all(chunk).await?;
                 done += u64_of(chunk.len());
                 self.report(stage, done, total);
             }
@@ -1332,14 +1328,6 @@ impl<'a> Generator<'a> {
         self.report(stage, total, total);
         Ok(())
     }
-}
-
-/// Writes `rows` in statements of [`INSERT_ROWS`].
-async fn insert_rows<R: cishan_store::BulkRow>(tx: &mut WriteTx, rows: &[R]) -> Result<()> {
-    for chunk in rows.chunks(INSERT_ROWS) {
-        tx.insert_all(chunk).await?;
-    }
-    Ok(())
 }
 
 /// Splits `total` items across the entries in proportion to `weights` (largest remainder, ties

@@ -656,8 +656,8 @@ const ORG_SUMMARY_SQL: &str =
      (SELECT COUNT(*) FROM funds f WHERE f.org_id = o.id) AS funds, \
      (SELECT COUNT(*) FROM projects p WHERE p.org_id = o.id) AS projects, \
      (SELECT CAST(COALESCE(SUM(d.amount_fen), 0) AS BIGINT) FROM donations d \
-        LEFT JOIN funds f ON f.id = d.fund_id LEFT JOIN projects p ON p.id = d.project_id \
-        WHERE f.org_id = o.id OR p.org_id = o.id) AS donated_fen \
+        WHERE d.fund_id IN (SELECT f.id FROM funds f WHERE f.org_id = o.id) \
+           OR d.project_id IN (SELECT p.id FROM projects p WHERE p.org_id = o.id)) AS donated_fen \
      FROM organizations o";
 
 const PROJECT_SUMMARY_SQL: &str = "SELECT p.id, p.org_id, o.name AS org_name, p.name, p.summary, p.state, p.goal_fen, \
