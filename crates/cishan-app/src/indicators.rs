@@ -204,22 +204,7 @@ impl App {
                 format!("只能填报 {} 至 {} 年的实际值。", years.start(), years.end()),
             ));
         }
-        let text = value.trim().replace(',', "");
-        let Some(parsed) = parse_plain_decimal(&text) else {
-            return Err(AppError::invalid(
-                "value",
-                "indicator.value_invalid",
-                format!(
-                    "实际值“{}”不是有效的数字。请只填写数字（可带小数点），单位为{}，例如 92.5。",
-                    value.trim(),
-                    if def.unit.is_empty() {
-                        "指标原单位".to_owned()
-                    } else {
-                        def.unit.clone()
-                    }
-                ),
-            ));
-        };
+        let parsed = parse_actual_value(value, &def.unit)?;
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         let entry = tx
@@ -285,5 +270,142 @@ impl App {
                 status: Status::NoData,
             }),
         }
+    }
+}
+
+/// Most decimal places an actual may carry (the plan prints at most four).
+pub const MAX_ACTUAL_DECIMALS: u32 = 6;
+/// Most digits before the point: larger numbers are typos or a wrong unit.
+pub const MAX_ACTUAL_INTEGER_DIGITS: usize = 12;
+
+/// Reads an actual value typed by a person, exactly. Full-width digits from Chinese input
+/// methods are accepted; a comma only as a thousands separator (`1,234.5`), never as a decimal
+/// point (`92,50` is refused rather than read as 9250).
+pub fn parse_actual_value(typed: &str, unit: &str) -> Result<Decimal> {
+    let invalid = |code: &str, message: String| AppError::invalid("value", code, message);
+    let text: String = typed
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => {
+                char::from_u32(u32::from(c) - u32::from('０') + u32::from('0')).unwrap_or(c)
+            }
+            '．' | '。' => '.',
+            '，' => ',',
+            '－' => '-',
+            other => other,
+        })
+        .collect();
+    if text.is_empty() {
+        return Err(invalid("indicator.value_missing", "请填写实际值。".into()));
+    }
+    if text.starts_with('-') {
+        return Err(invalid(
+            "indicator.value_negative",
+            "实际值不能为负数，请填写 0 或正数。".into(),
+        ));
+    }
+    let unit = if unit.is_empty() {
+        "指标原单位"
+    } else {
+        unit
+    };
+    let plain = if text.contains(',') {
+        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+        let groups: Vec<&str> = whole.split(',').collect();
+        let grouped = groups[0].len() <= 3
+            && !groups[0].is_empty()
+            && groups[1..].iter().all(|g| g.len() == 3);
+        if !grouped {
+            return Err(invalid(
+                "indicator.value_comma",
+                format!(
+                    "“{}”中的逗号位置不对：逗号只能作千位分隔符（如 1,234.5），小数点请用“.”。",
+                    typed.trim()
+                ),
+            ));
+        }
+        let whole = groups.concat();
+        if fraction.is_empty() && !text.ends_with('.') {
+            whole
+        } else {
+            format!("{whole}.{fraction}")
+        }
+    } else {
+        text
+    };
+    let Some(parsed) = parse_plain_decimal(&plain) else {
+        return Err(invalid(
+            "indicator.value_invalid",
+            format!(
+                "实际值“{}”不是有效的数字。请只填写数字（可带小数点），单位为{unit}，例如 92.5。",
+                typed.trim()
+            ),
+        ));
+    };
+    if parsed.scale() > MAX_ACTUAL_DECIMALS {
+        return Err(invalid(
+            "indicator.value_too_precise",
+            format!("实际值最多保留 {MAX_ACTUAL_DECIMALS} 位小数。"),
+        ));
+    }
+    if plain
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('0')
+        .len()
+        > MAX_ACTUAL_INTEGER_DIGITS
+    {
+        return Err(invalid(
+            "indicator.value_too_large",
+            format!("实际值过大，请核对数值和单位（{unit}）。"),
+        ));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> String {
+        parse_actual_value(text, "%").unwrap().to_string()
+    }
+
+    fn code(text: &str) -> String {
+        parse_actual_value(text, "%").unwrap_err().code
+    }
+
+    #[test]
+    fn typed_values_are_read_exactly() {
+        assert_eq!(ok("92.5"), "92.5");
+        assert_eq!(ok(" 0.0070 "), "0.0070");
+        assert_eq!(ok("1,234.5"), "1234.5");
+        assert_eq!(ok("84,500"), "84500");
+        assert_eq!(ok("１２．５"), "12.5");
+        assert_eq!(ok("１，２３４"), "1234");
+    }
+
+    #[test]
+    fn commas_that_are_not_thousands_separators_are_refused() {
+        for typed in ["92,50", "12,5", "1,2,3,4", ",,5", "12,34.5", "1234,567"] {
+            assert_eq!(code(typed), "indicator.value_comma", "{typed}");
+        }
+    }
+
+    #[test]
+    fn each_mistake_gets_its_own_message() {
+        assert_eq!(code(""), "indicator.value_missing");
+        assert_eq!(code("-5"), "indicator.value_negative");
+        assert_eq!(code("abc"), "indicator.value_invalid");
+        assert_eq!(code("1.2.3"), "indicator.value_invalid");
+        assert_eq!(code("1e3"), "indicator.value_invalid");
+        assert_eq!(code("1.1234567"), "indicator.value_too_precise");
+        assert_eq!(
+            code("9999999999999999999999999"),
+            "indicator.value_too_large"
+        );
+        assert_eq!(ok("999999999999"), "999999999999");
     }
 }

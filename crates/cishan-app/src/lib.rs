@@ -63,7 +63,7 @@ impl App {
     pub async fn open(config: &Config, pack: RegionPack, clock: Arc<dyn Clock>) -> Result<App> {
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
-        let vault = Vault::open_or_create(&config.data_dir.join("keys"))?;
+        let vault = open_vault(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
         let app = App {
             store,
             pack: Arc::new(pack),
@@ -125,10 +125,75 @@ impl App {
         Ok(())
     }
 
+    /// The calendar date, in the region's time zone, of a stored instant (`2021-03-29T18:51:28Z`
+    /// is `2021-03-30` in Shanghai). Falls back to the UTC date if the text is not an instant.
+    pub fn local_date(&self, instant: &str) -> String {
+        let local = cishan_store::parse_instant(instant).ok().and_then(|at| {
+            let tz = jiff::tz::TimeZone::get(&self.pack.timezone).ok()?;
+            Some(at.to_zoned(tz).date().to_string())
+        });
+        local.unwrap_or_else(|| instant.chars().take(10).collect())
+    }
+
     /// Closes the database pools.
     pub async fn close(&self) {
         self.store.close().await;
     }
+}
+
+/// The setting that records which key file this database's personal data is encrypted with.
+const VAULT_FINGERPRINT: &str = "vault_fingerprint";
+
+/// Opens the key vault that belongs to this database. The first start creates the keys and
+/// records their fingerprint; later starts refuse a missing or different key file instead of
+/// silently making new keys that cannot read the data already stored.
+async fn open_vault(store: &Store, dir: &Path, clock: &dyn Clock) -> Result<Vault> {
+    let recorded = store.setting(VAULT_FINGERPRINT).await?;
+    if recorded.is_some() && !Vault::exists_in(dir) {
+        return Err(AppError::invalid(
+            "data_dir",
+            "vault.key_missing",
+            format!(
+                "数据库中的个人信息已用密钥加密，但在 {} 找不到密钥文件。请用 --data-dir 指向与该数据库一起创建的数据目录（或从备份恢复密钥）。\n\
+                 The database holds data encrypted with a key, but no key file is in {}: point --data-dir at the directory created with this database.",
+                dir.display(),
+                dir.display()
+            ),
+        ));
+    }
+    let vault = Vault::open_or_create(dir)?;
+    match recorded {
+        Some(fingerprint) if fingerprint == vault.fingerprint() => {}
+        Some(_) => {
+            return Err(AppError::invalid(
+                "data_dir",
+                "vault.key_mismatch",
+                format!(
+                    "{} 中的密钥文件不是这个数据库所用的密钥。请用 --data-dir 指向与该数据库一起创建的数据目录。\n\
+                     The key file in {} is not the key this database was encrypted with: point --data-dir at the right directory.",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        None => {
+            let mut tx = store.begin().await?;
+            tx.insert_setting(VAULT_FINGERPRINT, &vault.fingerprint())
+                .await?;
+            tx.journal(
+                clock.now(),
+                NewEntry {
+                    actor: "system".into(),
+                    kind: "vault.bound".into(),
+                    subject: "vault".into(),
+                    payload: serde_json::json!({ "fingerprint": vault.fingerprint() }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(vault)
 }
 
 /// The stable name of a division level, as stored and served.

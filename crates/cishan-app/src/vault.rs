@@ -58,6 +58,16 @@ impl Vault {
         })
     }
 
+    /// True when `dir` holds a key file.
+    pub fn exists_in(dir: &Path) -> bool {
+        dir.join(KEY_FILE).exists()
+    }
+
+    /// A public fingerprint of the keys: tells two key files apart without revealing either.
+    pub fn fingerprint(&self) -> String {
+        self.digest("cishan vault fingerprint v1")[..16].to_owned()
+    }
+
     /// Builds a vault from 64 bytes of key material.
     pub fn from_bytes(bytes: &[u8]) -> Option<Vault> {
         if bytes.len() != KEY_BYTES {

@@ -50,8 +50,8 @@ async fn the_pack_is_loaded_into_the_database_once() {
     let f = fixture().await;
     assert_eq!(f.app.store().divisions().await.unwrap().len(), 186);
     let journal = f.app.store().recent_journal(10).await.unwrap();
-    assert_eq!(journal.len(), 1);
-    assert_eq!(journal[0].kind, "region.divisions_loaded");
+    let kinds: Vec<&str> = journal.iter().rev().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["vault.bound", "region.divisions_loaded"]);
     let region = f.app.region();
     assert_eq!(region.code, "330302");
     assert_eq!(
@@ -184,7 +184,7 @@ async fn bad_entries_are_refused_with_the_field_and_change_nothing() {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Invalid, "{bad}");
         assert_eq!(err.field.as_deref(), Some("value"), "{bad}");
-        assert!(err.message.contains("数字"), "{}", err.message);
+        assert!(err.message.contains("实际值"), "{}", err.message);
     }
     let err = f
         .app
@@ -389,4 +389,37 @@ async fn weak_or_odd_accounts_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.code, "user.username_taken");
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_missing_or_different_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |data: &str| Config {
+        database_url: format!("sqlite://{}/app.db", dir.path().display()),
+        data_dir: dir.path().join(data),
+    };
+    let clock = Arc::new(FixedClock::new("2023-06-01T08:00:00Z".parse().unwrap()));
+    let app = App::open(&config("right"), lucheng(), clock.clone())
+        .await
+        .unwrap();
+    app.close().await;
+
+    let err = App::open(&config("missing"), lucheng(), clock.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "vault.key_missing");
+    assert!(
+        !dir.path().join("missing/keys").exists(),
+        "no new key is made"
+    );
+
+    std::fs::create_dir_all(dir.path().join("other/keys")).unwrap();
+    cishan_app::Vault::open_or_create(&dir.path().join("other/keys")).unwrap();
+    let err = App::open(&config("other"), lucheng(), clock.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "vault.key_mismatch");
+
+    let again = App::open(&config("right"), lucheng(), clock).await.unwrap();
+    again.close().await;
 }

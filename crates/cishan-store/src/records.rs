@@ -733,3 +733,28 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// A deployment setting, if set.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| r.try_get("value").map_err(StoreError::from))
+            .transpose()
+    }
+}
+
+impl WriteTx {
+    /// Sets a deployment setting once; an existing value is a conflict.
+    pub async fn insert_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+            .bind(name)
+            .bind(value)
+            .execute(self.conn())
+            .await
+            .map_err(|e| conflict(e, "settings"))?;
+        Ok(())
+    }
+}

@@ -419,7 +419,7 @@ pub(crate) async fn organization(
                 .into_iter()
                 .map(|f| FundItem {
                     name: f.name,
-                    created_on: f.created_at.chars().take(10).collect(),
+                    created_on: state.app.local_date(&f.created_at),
                 })
                 .collect(),
             projects: detail.projects.into_iter().map(Into::into).collect(),
@@ -951,7 +951,13 @@ pub(crate) async fn admin_set_actual(
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!(
-            "/admin/indicators?year={year}&saved={}#indicator-{}",
+            "/admin/indicators?year={}&saved={}#indicator-{}",
+            // A baseline year (before the first target year) has no page of its own.
+            if state.app.pack().years.contains(&year) {
+                year
+            } else {
+                state.app.pack().years.first().copied().unwrap_or(year)
+            },
             crate::error::encode_component(&form.code),
             crate::error::encode_component(&form.code),
         ))

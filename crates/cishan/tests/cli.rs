@@ -148,7 +148,7 @@ fn migrate_applies_once_then_reports_up_to_date() {
     let first = run(cishan(dir.path()).args(["migrate", "--db", &url]));
     assert!(first.status.success(), "{}", text(&first.stderr));
     let stdout = text(&first.stdout);
-    assert!(stdout.contains("applied 1 migration"), "{stdout}");
+    assert!(stdout.contains("applied "), "{stdout}");
     assert!(stdout.contains("0001 foundation"), "{stdout}");
     let second = run(cishan(dir.path()).args(["migrate", "--db", &url]));
     assert!(second.status.success(), "{}", text(&second.stderr));
