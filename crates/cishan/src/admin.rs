@@ -58,14 +58,20 @@ pub async fn migrate(args: DbArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn verify(args: DbArgs) -> anyhow::Result<ExitCode> {
-    if let Some(path) = sqlite_path(&args.db) {
-        // Connecting would create an empty database; a missing file is an operator's typo.
+/// Connecting would create an empty database; for commands that work on an existing one, a
+/// missing file is an operator's typo.
+fn require_existing(db: &str) -> anyhow::Result<()> {
+    if let Some(path) = sqlite_path(db) {
         anyhow::ensure!(
             Path::new(path).exists(),
-            "数据库文件不存在 database file {path} does not exist; check --db"
+            "数据库文件不存在 database file {path} does not exist; check --db, or create it with `cishan migrate --db URL`"
         );
     }
+    Ok(())
+}
+
+pub async fn verify(args: DbArgs) -> anyhow::Result<ExitCode> {
+    require_existing(&args.db)?;
     let store = connect(&args).await?;
     let report = store.verify_journal().await.context(
         "cannot read the journal (is this a cishan database? run `cishan migrate` first)",
@@ -108,6 +114,7 @@ fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 pub async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
+    require_existing(&args.app.db.db)?;
     let password = read_password()?;
     let app = open_app(&args.app).await?;
     let role = match args.role {

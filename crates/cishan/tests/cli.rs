@@ -292,6 +292,21 @@ fn user_add_takes_the_password_from_env_or_stdin() {
             &dir.path().join("data").display().to_string(),
         ]);
     };
+    // A mistyped --db must not create a new, unused database.
+    let mut typo = cishan(dir.path());
+    common(&mut typo);
+    typo.args(["--username", "wang", "--role", "admin"])
+        .env("CISHAN_PASSWORD", "a long enough password");
+    let out = run(&mut typo);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cishan migrate"),
+        "{}",
+        text(&out.stderr)
+    );
+    let migrated = run(cishan(dir.path()).args(["migrate", "--db", &db_url(dir.path())]));
+    assert!(migrated.status.success());
+
     let mut from_env = cishan(dir.path());
     common(&mut from_env);
     from_env
