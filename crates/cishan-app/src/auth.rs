@@ -17,6 +17,11 @@ use crate::{App, AppError, Result};
 pub const SESSION_HOURS: i64 = 12;
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Failed sign-ins for one username, within [`LOCKOUT_MINUTES`], before further attempts are
+/// refused without checking the password.
+pub const MAX_FAILED_LOGINS: i64 = 5;
+/// The window failed sign-ins are counted in, and how long a locked username waits.
+pub const LOCKOUT_MINUTES: i64 = 15;
 /// Longest username accepted.
 pub const MAX_USERNAME_CHARS: usize = 64;
 
@@ -193,24 +198,62 @@ impl App {
         actor_of(&row)
     }
 
-    /// Checks a username and password and opens a session.
+    /// Checks a username and password and opens a session. Every failure is journaled, and
+    /// after [`MAX_FAILED_LOGINS`] failures in [`LOCKOUT_MINUTES`] the username is refused until
+    /// the window passes, so passwords cannot be guessed at the speed of the server.
     pub async fn login(&self, username: &str, password: &str) -> Result<NewSession> {
-        let user = self.store().user_by_username(username.trim()).await?;
-        let Some(user) = user else {
-            // Hash anyway so a missing account takes as long as a wrong password.
-            let _ = hash_password(password);
+        let username = username.trim();
+        let subject = format!("login_{}", username.to_lowercase());
+        let now = self.clock().now();
+        let window_start = now
+            .checked_sub(SignedDuration::from_mins(LOCKOUT_MINUTES))
+            .map_err(AppError::internal)?;
+        let failures = self
+            .store()
+            .count_journal_since(&subject, "user.login_failed", window_start)
+            .await?;
+        if failures >= MAX_FAILED_LOGINS {
+            return Err(AppError {
+                kind: crate::ErrorKind::TooManyAttempts,
+                code: "auth.too_many_attempts".into(),
+                message: format!(
+                    "该账号登录失败次数过多，已暂时锁定。请 {LOCKOUT_MINUTES} 分钟后再试；如忘记密码，请联系管理员。"
+                ),
+                field: Some("password".into()),
+                cause: None,
+            });
+        }
+        let user = self.store().user_by_username(username).await?;
+        let verified = match &user {
+            Some(user) => {
+                let parsed = PasswordHash::new(&user.password_hash)
+                    .map_err(|e| AppError::internal(std::io::Error::other(e.to_string())))?;
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            }
+            None => {
+                // Hash anyway so a missing account takes as long as a wrong password.
+                let _ = hash_password(password);
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| verified) else {
+            let mut tx = self.store().begin().await?;
+            tx.journal(
+                now,
+                NewEntry {
+                    actor: "anonymous".into(),
+                    kind: "user.login_failed".into(),
+                    subject,
+                    payload: serde_json::json!({}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
             return Err(bad_login());
         };
-        let parsed = PasswordHash::new(&user.password_hash)
-            .map_err(|e| AppError::internal(std::io::Error::other(e.to_string())))?;
-        if Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_err()
-        {
-            return Err(bad_login());
-        }
         let actor = actor_of(&user)?;
-        let now = self.clock().now();
         let expires_at = now
             .checked_add(SignedDuration::from_hours(SESSION_HOURS))
             .map_err(AppError::internal)?;

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with the current state (a duplicate, an illegal transition).
     Conflict,
+    /// Too many failed attempts in a short time; the message says when to try again.
+    TooManyAttempts,
     /// Something broke inside; the message is generic and the cause is logged.
     Internal,
 }

@@ -423,3 +423,35 @@ async fn the_database_refuses_a_missing_or_different_key_file() {
     let again = App::open(&config("right"), lucheng(), clock).await.unwrap();
     again.close().await;
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_username_for_a_while() {
+    let f = fixture().await;
+    admin(&f.app).await;
+    for _ in 0..cishan_app::auth::MAX_FAILED_LOGINS {
+        let err = f.app.login("admin", "wrong password!").await.unwrap_err();
+        assert_eq!(err.code, "auth.bad_credentials");
+    }
+    let err = f
+        .app
+        .login("admin", "correct horse battery")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::TooManyAttempts,
+        "locked even with the right password"
+    );
+    assert!(err.message.contains("分钟"));
+    let failures = f
+        .app
+        .store()
+        .journal_for_subject("login_admin")
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 5, "each failure is on record");
+
+    f.clock
+        .set("2023-06-01T08:16:00Z".parse::<Timestamp>().unwrap());
+    f.app.login("admin", "correct horse battery").await.unwrap();
+}

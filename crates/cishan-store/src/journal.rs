@@ -262,6 +262,24 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// How many entries of `kind` about `subject` were recorded at or after `since`.
+    pub async fn count_journal_since(
+        &self,
+        subject: &str,
+        kind: &str,
+        since: Timestamp,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM journal WHERE subject = $1 AND kind = $2 AND recorded_at >= $3",
+        )
+        .bind(subject)
+        .bind(kind)
+        .bind(format_instant(since))
+        .fetch_one(self.reader())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// The entries about one subject, oldest first.
     pub async fn journal_for_subject(&self, subject: &str) -> Result<Vec<JournalEntry>> {
         let rows = sqlx::query(
