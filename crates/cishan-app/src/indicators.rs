@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use cishan_core::{
-    evaluate, parse_plain_decimal, Better, Decimal, IndicatorDef, IndicatorSource, Metric, Status,
-    Target,
+    evaluate, parse_plain_decimal, Better, Comparator, Decimal, IndicatorDef, IndicatorSource,
+    Metric, Status, Target,
 };
 use cishan_store::{format_instant, IndicatorActualRow, NewEntry};
 use jiff::civil::Date;
@@ -72,43 +72,67 @@ impl App {
                 ),
             ));
         }
-        let entered: HashMap<(String, i64), IndicatorActualRow> = self
+        let entered = self.entered_actuals().await?;
+        let mut views = Vec::with_capacity(self.pack().indicators.len());
+        for def in &self.pack().indicators {
+            views.push(self.view_of(def, year, &entered).await?);
+        }
+        Ok(views)
+    }
+
+    async fn entered_actuals(&self) -> Result<HashMap<(String, i64), IndicatorActualRow>> {
+        Ok(self
             .store()
             .indicator_actuals()
             .await?
             .into_iter()
             .map(|r| ((r.indicator_code.clone(), r.year), r))
-            .collect();
-        let tolerance = self.pack().about_tolerance;
-        let mut views = Vec::with_capacity(self.pack().indicators.len());
-        for def in &self.pack().indicators {
-            let (actual, source, row) = self.actual_of(def, year, &entered).await?;
-            let (previous, _, _) = self.actual_of(def, year - 1, &entered).await?;
-            let target = def.targets.get(&year).cloned().unwrap_or(Target {
-                raw: String::new(),
-                comparator: None,
-                value: None,
-            });
-            let status = evaluate(&target, def.better, actual, previous, tolerance);
-            views.push(IndicatorView {
-                code: def.code.clone(),
-                category: def.category.clone(),
-                name: def.name.clone(),
-                unit: def.unit.clone(),
-                owner: def.owner.clone(),
-                better: def.better,
-                year,
-                target,
-                actual,
-                actual_text: actual.map(|a| a.normalize().to_string()),
-                actual_source: actual.map(|_| source),
-                manual: matches!(def.source, IndicatorSource::Manual),
-                entered_by: row.map(|r| r.entered_by.clone()),
-                entered_at: row.map(|r| r.entered_at.clone()),
-                status,
-            });
-        }
-        Ok(views)
+            .collect())
+    }
+
+    /// One indicator in one year. The previous year's actual is looked up only for an
+    /// "increase" target, the one comparator that needs it.
+    async fn view_of(
+        &self,
+        def: &IndicatorDef,
+        year: i16,
+        entered: &HashMap<(String, i64), IndicatorActualRow>,
+    ) -> Result<IndicatorView> {
+        let (actual, source, row) = self.actual_of(def, year, entered).await?;
+        let target = def.targets.get(&year).cloned().unwrap_or(Target {
+            raw: String::new(),
+            comparator: None,
+            value: None,
+        });
+        let previous = if target.comparator == Some(Comparator::Increase) {
+            self.actual_of(def, year - 1, entered).await?.0
+        } else {
+            None
+        };
+        let status = evaluate(
+            &target,
+            def.better,
+            actual,
+            previous,
+            self.pack().about_tolerance,
+        );
+        Ok(IndicatorView {
+            code: def.code.clone(),
+            category: def.category.clone(),
+            name: def.name.clone(),
+            unit: def.unit.clone(),
+            owner: def.owner.clone(),
+            better: def.better,
+            year,
+            target,
+            actual,
+            actual_text: actual.map(|a| a.normalize().to_string()),
+            actual_source: actual.map(|_| source),
+            manual: matches!(def.source, IndicatorSource::Manual),
+            entered_by: row.map(|r| r.entered_by.clone()),
+            entered_at: row.map(|r| r.entered_at.clone()),
+            status,
+        })
     }
 
     async fn actual_of<'a>(
@@ -240,36 +264,9 @@ impl App {
             journal.seq = entry.seq,
             "indicator actual set"
         );
-        let views = if self.pack().years.contains(&year) {
-            self.indicators(year).await?
-        } else {
-            Vec::new()
-        };
-        match views.into_iter().find(|v| v.code == code) {
-            Some(view) => Ok(view),
-            // A baseline year has no target of its own; report the value as stored.
-            None => Ok(IndicatorView {
-                code: code.to_owned(),
-                category: def.category.clone(),
-                name: def.name.clone(),
-                unit: def.unit.clone(),
-                owner: def.owner.clone(),
-                better: def.better,
-                year,
-                target: Target {
-                    raw: String::new(),
-                    comparator: None,
-                    value: None,
-                },
-                actual: Some(parsed),
-                actual_text: Some(parsed.normalize().to_string()),
-                actual_source: Some(ActualSource::Entered),
-                manual: true,
-                entered_by: Some(actor.username.clone()),
-                entered_at: Some(entry.recorded_at),
-                status: Status::NoData,
-            }),
-        }
+        // A baseline year has no target of its own: its view reports the value with no status.
+        let entered = self.entered_actuals().await?;
+        self.view_of(def, year, &entered).await
     }
 }
 
