@@ -7,6 +7,7 @@
 
 pub mod ids;
 pub mod indicator;
+pub mod ledger;
 pub mod mask;
 pub mod money;
 pub mod region;
@@ -17,6 +18,9 @@ pub use ids::{
 pub use indicator::{
     evaluate, parse_plain_decimal, Better, Comparator, Status, Target, TargetError,
     TargetErrorReason,
+};
+pub use ledger::{
+    match_after_refund, match_amount, split_by_weights, take_fifo, MatchTerms, Shortfall, SplitError,
 };
 pub use mask::{mask_name, mask_phone, ANONYMOUS_ZH};
 pub use money::{parse_yuan, parse_yuan_allow_zero, AmountError, Fen};
