@@ -18,18 +18,19 @@
 //! `demo.generated` with the seed, scale and counts. A second run with the same seed and scale
 //! finds that entry and returns at once.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cishan_core::{
-    Better, Comparator, CreditCode, Decimal, DivisionLevel, IdNumber, IndicatorDef,
-    IndicatorSource, RegionPack,
+    take_fifo, Better, Comparator, CreditCode, Decimal, DivisionLevel, Fen, IdNumber,
+    IndicatorDef, IndicatorSource, RegionPack,
 };
 use cishan_store::{
-    format_instant, DisbursementRow, DonationRow, FundRow, HouseholdRow, NewEntry, OrganizationRow,
-    ParticipantRow, ProjectRow, ServiceRecordRow, ServiceRow, TableCounts, TrustRow, VolunteerRow,
-    WriteTx,
+    format_instant, DisbursementRow, DonationRow, FlowRow, FundRow, HouseholdRow,
+    LedgerEntryRow, LotRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
+    ServiceRecordRow, ServiceRow, TableCounts, TrustRow, VolunteerRow, WriteTx,
 };
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -127,6 +128,7 @@ impl Scale {
                 services: 60,
                 donations: 400,
                 disbursements: 60,
+                receipts: 40,
                 service_records: 600,
             },
             Scale::District => DemoPlan {
@@ -140,6 +142,7 @@ impl Scale {
                 services: 738,
                 donations: 200_000,
                 disbursements: 20_000,
+                receipts: 2_000,
                 service_records: 300_000,
             },
         }
@@ -185,6 +188,9 @@ pub struct DemoPlan {
     pub services: u64,
     pub donations: u64,
     pub disbursements: u64,
+    /// The most recent donations, which get receipts through the app's own receipt path (so
+    /// each is numbered and logged as a real one); older demo donations have none.
+    pub receipts: u64,
     pub service_records: u64,
 }
 
@@ -206,6 +212,8 @@ pub enum Stage {
     Services,
     Donations,
     Disbursements,
+    Receipts,
+    Ledger,
     ServiceRecords,
 }
 
@@ -221,6 +229,8 @@ impl Stage {
             Stage::Services => "服务项目 services",
             Stage::Donations => "捐赠 donations",
             Stage::Disbursements => "拨付 disbursements",
+            Stage::Receipts => "捐赠票据 receipts",
+            Stage::Ledger => "资金流向 ledger",
             Stage::ServiceRecords => "志愿服务 service records",
         }
     }
@@ -329,6 +339,10 @@ impl App {
         lap("donations");
         generator.disbursements().await?;
         lap("disbursements");
+        generator.receipted_donations(&admin).await?;
+        lap("receipts");
+        generator.ledger().await?;
+        lap("ledger");
         generator.service_records().await?;
         lap("service_records");
 
@@ -613,6 +627,12 @@ struct Generator<'a> {
     volunteers: Vec<(u64, i64)>,
     /// Participant id of the first organization's participant row.
     org_participant_base: u64,
+    /// Every donation, in id order, kept for the ledger replay.
+    donations: Vec<DonationRow>,
+    /// Whether `donations[i]` is one of the most recent, which get receipts.
+    receipted: Vec<bool>,
+    /// Every disbursement, in id order, kept for the ledger replay.
+    disbursement_rows: Vec<DisbursementRow>,
 }
 
 #[derive(Debug)]
@@ -698,6 +718,9 @@ impl<'a> Generator<'a> {
             households: Vec::new(),
             volunteers: Vec::new(),
             org_participant_base: plan.residents,
+            donations: Vec::new(),
+            receipted: Vec::new(),
+            disbursement_rows: Vec::new(),
         })
     }
 
@@ -1120,17 +1143,23 @@ impl<'a> Generator<'a> {
             };
             let amount_fen = yuan * 100;
             let restricted = project_count > 0 && (fund_count == 0 || rng.gen_ratio(3, 5));
-            let (fund_id, project_id, from) = if restricted {
+            let (fund_id, project_id, from, org_id) = if restricted {
                 let p = index_below(&mut rng, project_count);
                 self.projects[p].raised_fen += amount_fen;
                 (
                     None,
                     Some(self.projects[p].row.id.clone()),
                     self.projects[p].created,
+                    self.projects[p].row.org_id.clone(),
                 )
             } else {
                 let f = index_below(&mut rng, fund_count);
-                (Some(self.funds[f].id.clone()), None, self.funds[f].created)
+                (
+                    Some(self.funds[f].id.clone()),
+                    None,
+                    self.funds[f].created,
+                    self.orgs[self.funds[f].org].id.clone(),
+                )
             };
             let (donor, anonymous) = match pick_weighted(&mut rng, &[650, 300, 50]) {
                 0 => (
@@ -1152,7 +1181,11 @@ impl<'a> Generator<'a> {
                 fund_id,
                 project_id,
                 received_at: format_instant(between(&mut rng, from, self.data_end)),
+                org_id: Some(org_id),
+                kind: "money".into(),
+                channel: "bank_transfer".into(),
                 anonymous,
+                ..DonationRow::default()
             });
         }
 
@@ -1193,8 +1226,27 @@ impl<'a> Generator<'a> {
         }
         tx.commit().await?;
 
-        self.write_chunked(Stage::Donations, "donations", &donations, |r| &r.id)
-            .await
+        // The most recent donations are written later, through the app's receipt path.
+        let mut newest: Vec<(String, usize)> = donations
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (order_key(&d.received_at, &d.id), i))
+            .collect();
+        newest.sort_unstable();
+        self.receipted = vec![false; donations.len()];
+        for (_, i) in newest.iter().rev().take(usize_of(self.plan.receipts)) {
+            self.receipted[*i] = true;
+        }
+        let bulk: Vec<DonationRow> = donations
+            .iter()
+            .zip(&self.receipted)
+            .filter(|(_, receipted)| !**receipted)
+            .map(|(d, _)| d.clone())
+            .collect();
+        self.write_chunked(Stage::Donations, "donations", &bulk, |r| &r.id)
+            .await?;
+        self.donations = donations;
+        Ok(())
     }
 
     /// Disbursements from projects to registered households, never more than a project raised:
@@ -1241,11 +1293,140 @@ impl<'a> Generator<'a> {
                     people_count: *members,
                     amount_fen: amount,
                     paid_at: format_instant(between(&mut rng, from, self.data_end)),
+                    recipient_kind: "household".into(),
+                    form: "cash".into(),
+                    purpose: "charitable".into(),
+                    state: "paid".into(),
+                    ..DisbursementRow::default()
                 });
             }
         }
         self.write_chunked(Stage::Disbursements, "disbursements", &rows, |r| &r.id)
-            .await
+            .await?;
+        self.disbursement_rows = rows;
+        Ok(())
+    }
+
+    /// The most recent donations, recorded through the app's own path
+    /// ([`App::insert_donation`]): row, lot, double-entry transfer, journal entry and a receipt
+    /// that is numbered and appended to the public log like any other. The ledger replay then
+    /// takes what their lots gave to disbursements.
+    async fn receipted_donations(&mut self, admin: &Actor) -> Result<()> {
+        let rows: Vec<&DonationRow> = self
+            .donations
+            .iter()
+            .zip(&self.receipted)
+            .filter(|(_, receipted)| **receipted)
+            .map(|(d, _)| d)
+            .collect();
+        let total = u64_of(rows.len());
+        self.report(Stage::Receipts, 0, total);
+        let mut done = 0_u64;
+        for batch in rows.chunks(RECEIPT_TX_ROWS) {
+            let mut tx = self.begin().await?;
+            for row in batch {
+                self.app.insert_donation(&mut tx, admin, row).await?;
+            }
+            tx.commit().await?;
+            done += u64_of(batch.len());
+            self.report(Stage::Receipts, done, total);
+        }
+        Ok(())
+    }
+
+    /// Replays donations and disbursements through the ledger engine the app uses
+    /// ([`take_fifo`]) and writes what that gives: each donation's lot with what it still holds,
+    /// the flows from lots to disbursements, and the double-entry transfers of both.
+    async fn ledger(&mut self) -> Result<()> {
+        let replay = replay_ledger(&self.donations, &self.disbursement_rows)?;
+        let project_org: HashMap<&str, &str> = self
+            .projects
+            .iter()
+            .map(|p| (p.row.id.as_str(), p.row.org_id.as_str()))
+            .collect();
+        let mut lots = Vec::with_capacity(self.donations.len());
+        let mut entries = Vec::with_capacity(self.donations.len() * 2 + self.disbursement_rows.len() * 2);
+        // Receipted donations already hold their lot and transfer; only what they gave changes.
+        let mut taken = Vec::new();
+        for ((d, remaining), receipted) in self
+            .donations
+            .iter()
+            .zip(&replay.remaining)
+            .zip(&self.receipted)
+        {
+            let (holder_kind, holder_id) = demo_holder(d);
+            if *receipted {
+                if *remaining < d.amount_fen {
+                    taken.push((d, holder_kind, holder_id, d.amount_fen - remaining));
+                }
+                continue;
+            }
+            lots.push(LotRow {
+                donation_id: d.id.clone(),
+                holder_kind: holder_kind.to_owned(),
+                holder_id: holder_id.to_owned(),
+                order_key: order_key(&d.received_at, &d.id),
+                remaining_fen: *remaining,
+            });
+            entries.extend(two_sided(
+                &d.id,
+                format!("cash:{}", d.org_id.as_deref().unwrap_or_default()),
+                format!("{holder_kind}:{holder_id}"),
+                d.amount_fen,
+                &d.received_at,
+            ));
+        }
+        for d in &self.disbursement_rows {
+            let org = project_org.get(d.project_id.as_str()).copied().unwrap_or_default();
+            entries.extend(two_sided(
+                &d.id,
+                format!("project:{}", d.project_id),
+                format!("paid:{org}"),
+                d.amount_fen,
+                &d.paid_at,
+            ));
+        }
+
+        let total = u64_of(lots.len() + replay.flows.len() + entries.len());
+        self.report(Stage::Ledger, 0, total);
+        let mut done = 0;
+        done = self
+            .write_chunked_from(Stage::Ledger, "lots", &lots, |r| &r.donation_id, done, total)
+            .await?;
+        done = self
+            .write_chunked_from(Stage::Ledger, "flows", &replay.flows, |r| &r.ref_id, done, total)
+            .await?;
+        self.write_chunked_from(
+            Stage::Ledger,
+            "ledger_entries",
+            &entries,
+            |r| &r.transfer_id,
+            done,
+            total,
+        )
+        .await?;
+        if !taken.is_empty() {
+            let mut tx = self.begin().await?;
+            for (d, holder_kind, holder_id, amount) in &taken {
+                if !tx.take_from_lot(&d.id, holder_kind, holder_id, *amount).await? {
+                    return Err(AppError::internal(std::io::Error::other(format!(
+                        "demo ledger: the lot of {} holds less than the {amount} fen its disbursements took",
+                        d.id
+                    ))));
+                }
+            }
+            self.note_batch(
+                &mut tx,
+                "lots_taken",
+                taken.len(),
+                &taken[0].0.id,
+                &taken[taken.len() - 1].0.id,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.report(Stage::Ledger, total, total);
+        Ok(())
     }
 
     /// Volunteer service records: whole minutes, on days after the volunteer registered.
@@ -1307,7 +1488,23 @@ impl<'a> Generator<'a> {
         id: impl Fn(&R) -> &str,
     ) -> Result<()> {
         let total = u64_of(rows.len());
-        let mut done = 0_u64;
+        self.write_chunked_from(stage, table, rows, id, 0, total)
+            .await?;
+        self.report(stage, total, total);
+        Ok(())
+    }
+
+    /// As [`Generator::write_chunked`], for one of several tables written under one stage:
+    /// progress counts on from `done` towards `total`. Returns the new `done`.
+    async fn write_chunked_from<R: cishan_store::BulkRow>(
+        &self,
+        stage: Stage,
+        table: &str,
+        rows: &[R],
+        id: impl Fn(&R) -> &str,
+        mut done: u64,
+        total: u64,
+    ) -> Result<u64> {
         for batch in rows.chunks(TX_ROWS) {
             let mut tx = self.begin().await?;
             for chunk in batch.chunks(PROGRESS_ROWS) {
@@ -1325,9 +1522,131 @@ impl<'a> Generator<'a> {
             .await?;
             tx.commit().await?;
         }
-        self.report(stage, total, total);
-        Ok(())
+        Ok(done)
     }
+}
+
+/// Rows the receipt path writes per transaction.
+const RECEIPT_TX_ROWS: usize = 500;
+
+/// The FIFO order of a lot: exactly `order_key` of `donations.rs` (arrival, then donation id).
+fn order_key(received_at: &str, donation_id: &str) -> String {
+    format!("{received_at} {donation_id}")
+}
+
+/// The holder a demo donation's money is born in: its project (restricted) or its fund.
+fn demo_holder(d: &DonationRow) -> (&'static str, &str) {
+    match (&d.project_id, &d.fund_id) {
+        (Some(p), _) => ("project", p.as_str()),
+        (None, Some(f)) => ("fund", f.as_str()),
+        (None, None) => ("fund", ""),
+    }
+}
+
+/// A double-entry transfer: `from` gives `amount`, `to` receives it.
+fn two_sided(id: &str, from: String, to: String, amount: i64, at: &str) -> [LedgerEntryRow; 2] {
+    [
+        LedgerEntryRow {
+            transfer_id: id.to_owned(),
+            account: from,
+            amount_fen: -amount,
+            at: at.to_owned(),
+        },
+        LedgerEntryRow {
+            transfer_id: id.to_owned(),
+            account: to,
+            amount_fen: amount,
+            at: at.to_owned(),
+        },
+    ]
+}
+
+/// What replaying the demo through the ledger engine gives.
+#[derive(Debug)]
+struct Replay {
+    /// What each donation's lot still holds, in the order of the donations given.
+    remaining: Vec<i64>,
+    /// Lots to disbursements, disbursement by disbursement in payment order.
+    flows: Vec<FlowRow>,
+}
+
+/// One project's restricted lots, oldest first.
+#[derive(Debug, Default)]
+struct ProjectLots {
+    /// Index of each lot's donation.
+    donation: Vec<usize>,
+    held: Vec<i64>,
+    /// Lots before this one are empty.
+    next: usize,
+}
+
+/// Each donation starts as a lot in its fund or project; each project's disbursements, in
+/// `paid_at` order, consume its lots oldest first with [`take_fifo`], as the app does. Fails
+/// when a disbursement is not covered: the demo never pays out more than a project raised.
+fn replay_ledger(donations: &[DonationRow], disbursements: &[DisbursementRow]) -> Result<Replay> {
+    let mut keyed: Vec<(String, usize)> = donations
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.project_id.is_some())
+        .map(|(i, d)| (order_key(&d.received_at, &d.id), i))
+        .collect();
+    keyed.sort_unstable();
+    let mut projects: HashMap<&str, ProjectLots> = HashMap::new();
+    for (_, i) in keyed {
+        let d = &donations[i];
+        let lots = projects
+            .entry(d.project_id.as_deref().unwrap_or_default())
+            .or_default();
+        lots.donation.push(i);
+        lots.held.push(d.amount_fen);
+    }
+    let mut order: Vec<&DisbursementRow> = disbursements.iter().collect();
+    order.sort_by(|a, b| a.paid_at.cmp(&b.paid_at).then_with(|| a.id.cmp(&b.id)));
+    let mut flows = Vec::new();
+    for d in order {
+        let mut empty = ProjectLots::default();
+        let lots = projects.get_mut(d.project_id.as_str()).unwrap_or(&mut empty);
+        let open = lots.next.min(lots.held.len());
+        let takes = take_fifo(&lots.held[open..], d.amount_fen).map_err(|s| {
+            AppError::conflict(
+                "demo.disbursement_uncovered",
+                format!(
+                    "演示数据有误：拨付 {} 需要 {}，项目 {} 只有 {}。                      Demo disbursement {} is not covered by the restricted donations of project {}.",
+                    d.id,
+                    Fen::new(s.wanted),
+                    d.project_id,
+                    Fen::new(s.available),
+                    d.id,
+                    d.project_id
+                ),
+            )
+        })?;
+        for (k, take) in takes.into_iter().enumerate() {
+            if take == 0 {
+                continue;
+            }
+            lots.held[open + k] -= take;
+            flows.push(FlowRow {
+                donation_id: donations[lots.donation[open + k]].id.clone(),
+                kind: "disbursement".into(),
+                ref_id: d.id.clone(),
+                from_id: d.project_id.clone(),
+                to_id: d.id.clone(),
+                amount_fen: take,
+                at: d.paid_at.clone(),
+            });
+        }
+        while lots.next < lots.held.len() && lots.held[lots.next] == 0 {
+            lots.next += 1;
+        }
+    }
+    let mut remaining: Vec<i64> = donations.iter().map(|d| d.amount_fen).collect();
+    for lots in projects.values() {
+        for (i, held) in lots.donation.iter().zip(&lots.held) {
+            remaining[*i] = *held;
+        }
+    }
+    Ok(Replay { remaining, flows })
 }
 
 /// Splits `total` items across the entries in proportion to `weights` (largest remainder, ties
@@ -1902,6 +2221,31 @@ mod tests {
             .filter(|v| v.manual)
             .all(|v| v.actual.is_none() && v.status == Status::NoData));
 
+        // The ledger: every donation reconciles with its lot and flows, every transfer balances,
+        // and a trace shows where each fen went.
+        let store = app.store();
+        assert_eq!(store.unreconciled_donations().await.unwrap(), vec![]);
+        assert_eq!(store.unbalanced_transfers().await.unwrap(), vec![]);
+        assert_eq!(store.count_rows("lots").await.unwrap(), 400);
+        assert_eq!(
+            store.count_rows("receipts").await.unwrap(),
+            i64_of(plan.receipts)
+        );
+        assert!(store.count_rows("flows").await.unwrap() >= 60);
+        let (mut with_disbursements, mut with_receipts) = (0, 0);
+        for k in 1..=400 {
+            let trace = app.trace(&format!("don_{k:08}")).await.unwrap();
+            assert_eq!(
+                trace.disbursed_fen + trace.remaining_fen + trace.refunded_fen,
+                trace.donation.amount_fen,
+                "don_{k:08}"
+            );
+            with_disbursements += usize::from(!trace.disbursements.is_empty());
+            with_receipts += trace.receipts.len();
+        }
+        assert!(with_disbursements > 0);
+        assert_eq!(u64_of(with_receipts), plan.receipts);
+
         let journal = app.store().verify_journal().await.unwrap();
         assert!(journal.is_intact(), "{:?}", journal.problems);
 
@@ -2036,6 +2380,64 @@ mod tests {
         let shares = apportion(20_000, &[5_000_000, 7_000_000, 3, 0, 11_000_000]);
         assert_eq!(shares.iter().sum::<u64>(), 20_000);
         assert_eq!(shares[3], 0);
+    }
+
+    fn donation(id: &str, project: Option<&str>, amount_fen: i64, at: &str) -> DonationRow {
+        DonationRow {
+            id: id.into(),
+            amount_fen,
+            fund_id: project.is_none().then(|| "fnd_1".into()),
+            project_id: project.map(Into::into),
+            received_at: at.into(),
+            ..DonationRow::default()
+        }
+    }
+
+    fn paid(id: &str, project: &str, amount_fen: i64, at: &str) -> DisbursementRow {
+        DisbursementRow {
+            id: id.into(),
+            project_id: project.into(),
+            amount_fen,
+            paid_at: at.into(),
+            ..DisbursementRow::default()
+        }
+    }
+
+    #[test]
+    fn the_ledger_replay_takes_oldest_lots_first_in_payment_order() {
+        let donations = [
+            donation("don_3", Some("prj_1"), 300, "2021-01-01"),
+            donation("don_1", Some("prj_1"), 100, "2021-01-02"),
+            donation("don_2", None, 500, "2021-01-01"),
+            donation("don_4", Some("prj_2"), 50, "2021-01-03"),
+        ];
+        // Paid in the order d_b (250 from don_3), d_a (100: 50 from don_3, 50 from don_1).
+        let paid_out = [
+            paid("d_a", "prj_1", 100, "2021-02-02"),
+            paid("d_b", "prj_1", 250, "2021-02-01"),
+        ];
+        let replay = replay_ledger(&donations, &paid_out).unwrap();
+        assert_eq!(replay.remaining, vec![0, 50, 500, 50]);
+        let flows: Vec<_> = replay
+            .flows
+            .iter()
+            .map(|f| (f.ref_id.as_str(), f.donation_id.as_str(), f.amount_fen))
+            .collect();
+        assert_eq!(
+            flows,
+            vec![("d_b", "don_3", 250), ("d_a", "don_3", 50), ("d_a", "don_1", 50)]
+        );
+        assert!(replay.flows.iter().all(|f| f.kind == "disbursement"
+            && f.from_id == "prj_1"
+            && f.to_id == f.ref_id));
+
+        // More than the project's restricted donations: refused, unrestricted money untouched.
+        let error = replay_ledger(&donations, &[paid("d_c", "prj_2", 51, "2021-02-01")])
+            .unwrap_err();
+        assert_eq!(error.code, "demo.disbursement_uncovered");
+        let error = replay_ledger(&donations, &[paid("d_d", "prj_9", 1, "2021-02-01")])
+            .unwrap_err();
+        assert_eq!(error.code, "demo.disbursement_uncovered");
     }
 
     #[test]

@@ -6,16 +6,23 @@
 //! the store directly, so every write passes an access check and lands in the journal.
 
 pub mod auth;
+pub mod campaigns;
+pub mod card_points;
 pub mod clock;
 pub mod demo;
 pub mod disclosure;
+pub mod donations;
 mod error;
+pub mod exports;
 pub mod indicators;
+pub mod matching;
 pub mod region;
+pub mod translog;
 pub mod vault;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cishan_core::RegionPack;
 use cishan_store::{DivisionRow, NewEntry, Store};
@@ -56,6 +63,11 @@ pub struct App {
     pack: Arc<RegionPack>,
     clock: Arc<dyn Clock>,
     vault: Arc<Vault>,
+    /// Signs the transparency log's tree heads (key file outside the database).
+    log_key: Arc<cishan_translog::LogKey>,
+    data_dir: PathBuf,
+    /// The group-commit writer for donations, started on first use.
+    writer: Arc<OnceLock<writer::DonationWriter>>,
 }
 
 impl App {
@@ -64,11 +76,16 @@ impl App {
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
         let vault = open_vault(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
+        let log_key =
+            translog::open_log_key(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
         let app = App {
             store,
             pack: Arc::new(pack),
             clock,
             vault: Arc::new(vault),
+            log_key: Arc::new(log_key),
+            data_dir: config.data_dir.clone(),
+            writer: Arc::new(OnceLock::new()),
         };
         app.sync_region().await?;
         Ok(app)
@@ -84,6 +101,16 @@ impl App {
 
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// The directory that holds keys and evidence files (outside the database).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub(crate) fn donation_writer(&self) -> &writer::DonationWriter {
+        self.writer
+            .get_or_init(|| writer::DonationWriter::start(self.clone()))
     }
 
     pub fn vault(&self) -> &Vault {

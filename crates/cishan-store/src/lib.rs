@@ -5,9 +5,13 @@
 //! through a [`WriteTx`], which appends a hash-chained [`journal`] entry in the same transaction
 //! as the change, so a change without its journal entry cannot be committed by this API.
 
+pub mod campaigns;
 pub mod journal;
+pub mod ledger;
+pub mod pools;
 mod records;
 mod time;
+pub mod translog;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -16,9 +20,13 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
+pub use campaigns::*;
 pub use journal::{JournalEntry, JournalProblem, JournalReport, NewEntry};
+pub use ledger::*;
+pub use pools::*;
 pub use records::*;
 pub use time::{format_instant, parse_instant};
+pub use translog::LogLeaf;
 
 /// The number of pooled connections used for reads.
 const MAX_READ_CONNECTIONS: u32 = 8;

@@ -8,7 +8,7 @@ use sqlx::{Any, Row};
 
 use crate::{values_placeholders, Result, Store, StoreError, WriteTx, BULK_BATCH_ROWS};
 
-type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
 /// A row type that can be inserted many at a time.
 pub trait BulkRow {
@@ -45,7 +45,7 @@ impl WriteTx {
     }
 }
 
-fn conflict(e: sqlx::Error, table: &'static str) -> StoreError {
+pub(crate) fn conflict(e: sqlx::Error, table: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
             what: table,
@@ -55,11 +55,11 @@ fn conflict(e: sqlx::Error, table: &'static str) -> StoreError {
     }
 }
 
-fn flag(b: bool) -> i64 {
+pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)
 }
 
-fn get_flag(row: &AnyRow, column: &str) -> Result<bool> {
+pub(crate) fn get_flag(row: &AnyRow, column: &str) -> Result<bool> {
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
@@ -74,6 +74,7 @@ macro_rules! bulk_row {
         }
     };
 }
+pub(crate) use bulk_row;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DivisionRow {
@@ -212,7 +213,10 @@ pub struct ServiceRow {
 bulk_row!(ServiceRow, "services",
     [id, provider_org_id, category, name, division_code, capacity_per_week, created_at], flags []);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A donation as stored. `org_id` is the receiving organization (of the fund or project);
+/// `donor_name` is a walk-in donor's name as given; goods donations carry the item, quantity,
+/// unit and who valued them, with `amount_fen` the valuation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct DonationRow {
     pub id: String,
     pub donor_participant_id: Option<String>,
@@ -221,6 +225,21 @@ pub struct DonationRow {
     pub fund_id: Option<String>,
     pub project_id: Option<String>,
     pub received_at: String,
+    pub org_id: Option<String>,
+    pub kind: String,
+    pub channel: String,
+    pub payment_ref: Option<String>,
+    pub donor_name: Option<String>,
+    pub goods_item: Option<String>,
+    pub goods_quantity: Option<i64>,
+    pub goods_unit: Option<String>,
+    pub valued_by: Option<String>,
+    pub refunded_fen: i64,
+    pub matched_donation_id: Option<String>,
+    pub pool_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub campaign_unit_id: Option<String>,
+    pub recorded_by: Option<String>,
     pub anonymous: bool,
 }
 bulk_row!(
@@ -233,12 +252,29 @@ bulk_row!(
         currency,
         fund_id,
         project_id,
-        received_at
+        received_at,
+        org_id,
+        kind,
+        channel,
+        payment_ref,
+        donor_name,
+        goods_item,
+        goods_quantity,
+        goods_unit,
+        valued_by,
+        refunded_fen,
+        matched_donation_id,
+        pool_id,
+        campaign_id,
+        campaign_unit_id,
+        recorded_by
     ],
     flags[anonymous]
 );
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Money or goods paid from a project to a household, a participant or a supplier.
+/// `purpose` is `charitable` or `management` (management costs are recorded as such).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct DisbursementRow {
     pub id: String,
     pub project_id: String,
@@ -246,9 +282,19 @@ pub struct DisbursementRow {
     pub people_count: i64,
     pub amount_fen: i64,
     pub paid_at: String,
+    pub recipient_kind: String,
+    pub recipient_participant_id: Option<String>,
+    pub supplier_name: Option<String>,
+    pub form: String,
+    pub purpose: String,
+    pub description: String,
+    pub state: String,
+    pub recorded_by: Option<String>,
 }
 bulk_row!(DisbursementRow, "disbursements",
-    [id, project_id, household_id, people_count, amount_fen, paid_at], flags []);
+    [id, project_id, household_id, people_count, amount_fen, paid_at, recipient_kind,
+     recipient_participant_id, supplier_name, form, purpose, description, state, recorded_by],
+    flags []);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRecordRow {
@@ -484,8 +530,8 @@ impl Store {
             "SELECT \
                (SELECT COUNT(DISTINCT donor_participant_id) FROM donations) \
                  + (SELECT COUNT(*) FROM donations WHERE donor_participant_id IS NULL) AS donors, \
-               (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM donations) AS donated_fen, \
-               (SELECT CAST(COALESCE(SUM(people_count), 0) AS BIGINT) FROM disbursements) AS people_helped, \
+               (SELECT CAST(COALESCE(SUM(amount_fen - refunded_fen), 0) AS BIGINT) FROM donations) AS donated_fen, \
+               (SELECT CAST(COALESCE(SUM(people_count), 0) AS BIGINT) FROM disbursements WHERE state = 'paid') AS people_helped, \
                (SELECT COUNT(*) FROM projects) AS projects, \
                (SELECT COUNT(*) FROM organizations) AS organizations",
         )
@@ -655,15 +701,15 @@ const ORG_SUMMARY_SQL: &str =
     "SELECT o.id, o.name, o.credit_code, o.kind, o.division_code, o.is_charity, o.registered_on, \
      (SELECT COUNT(*) FROM funds f WHERE f.org_id = o.id) AS funds, \
      (SELECT COUNT(*) FROM projects p WHERE p.org_id = o.id) AS projects, \
-     (SELECT CAST(COALESCE(SUM(d.amount_fen), 0) AS BIGINT) FROM donations d \
-        WHERE d.fund_id IN (SELECT f.id FROM funds f WHERE f.org_id = o.id) \
-           OR d.project_id IN (SELECT p.id FROM projects p WHERE p.org_id = o.id)) AS donated_fen \
+     (SELECT CAST(COALESCE(SUM(d.amount_fen - d.refunded_fen), 0) AS BIGINT) FROM donations d \
+        WHERE d.org_id = o.id) AS donated_fen \
      FROM organizations o";
 
 const PROJECT_SUMMARY_SQL: &str = "SELECT p.id, p.org_id, o.name AS org_name, p.name, p.summary, p.state, p.goal_fen, \
-     (SELECT CAST(COALESCE(SUM(d.amount_fen), 0) AS BIGINT) FROM donations d WHERE d.project_id = p.id) AS raised_fen, \
-     (SELECT CAST(COALESCE(SUM(b.amount_fen), 0) AS BIGINT) FROM disbursements b WHERE b.project_id = p.id) AS disbursed_fen, \
-     (SELECT CAST(COALESCE(SUM(b.people_count), 0) AS BIGINT) FROM disbursements b WHERE b.project_id = p.id) AS people_helped \
+     (SELECT CAST(COALESCE(SUM(d.amount_fen - d.refunded_fen), 0) AS BIGINT) FROM donations d WHERE d.project_id = p.id) \
+       + (SELECT CAST(COALESCE(SUM(a.amount_fen), 0) AS BIGINT) FROM allocations a WHERE a.project_id = p.id) AS raised_fen, \
+     (SELECT CAST(COALESCE(SUM(b.amount_fen), 0) AS BIGINT) FROM disbursements b WHERE b.project_id = p.id AND b.state = 'paid') AS disbursed_fen, \
+     (SELECT CAST(COALESCE(SUM(b.people_count), 0) AS BIGINT) FROM disbursements b WHERE b.project_id = p.id AND b.state = 'paid') AS people_helped \
      FROM projects p JOIN organizations o ON o.id = p.org_id";
 
 fn org_summary_from_row(r: &AnyRow) -> Result<OrganizationSummary> {

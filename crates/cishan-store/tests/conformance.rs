@@ -337,8 +337,11 @@ async fn totals_agree_between_summary_lists_and_details() {
         currency: "CNY".into(),
         fund_id: Some("fnd_1".into()),
         project_id: project.map(Into::into),
+        org_id: Some("org_1".into()),
         received_at: format_instant(at("2022-01-01T00:00:00Z")),
-        anonymous: false,
+        kind: "money".into(),
+        channel: "cash".into(),
+        ..DonationRow::default()
     };
     tx.insert_all(&[
         donation("don_1", Some("ptc_0"), 100, Some("prj_1")),
@@ -355,6 +358,11 @@ async fn totals_agree_between_summary_lists_and_details() {
         people_count: 3,
         amount_fen: 50,
         paid_at: format_instant(at("2022-02-01T00:00:00Z")),
+        recipient_kind: "household".into(),
+        form: "cash".into(),
+        purpose: "charitable".into(),
+        state: "paid".into(),
+        ..DisbursementRow::default()
     })
     .await
     .unwrap();

@@ -12,6 +12,7 @@
 //! - security headers, body limit, timeout and access log: [`router_with`].
 
 mod api;
+mod api_ledger;
 mod error;
 mod metrics;
 mod pages;
@@ -139,6 +140,47 @@ fn routes() -> Vec<Route> {
             M::DELETE,
             "/api/v1/sessions/current",
             routing::delete(api::delete_session),
+        ),
+        // The donation ledger (一扫清).
+        (
+            M::POST,
+            "/api/v1/donations",
+            routing::post(api_ledger::record_donation),
+        ),
+        (
+            M::POST,
+            "/api/v1/donations/{id}/refunds",
+            routing::post(api_ledger::refund),
+        ),
+        (
+            M::GET,
+            "/api/v1/donations/{id}/trace",
+            routing::get(api_ledger::trace),
+        ),
+        (
+            M::POST,
+            "/api/v1/allocations",
+            routing::post(api_ledger::allocate),
+        ),
+        (
+            M::POST,
+            "/api/v1/disbursements",
+            routing::post(api_ledger::disburse),
+        ),
+        (
+            M::POST,
+            "/api/v1/disbursements/{id}/reversal",
+            routing::post(api_ledger::reverse),
+        ),
+        (
+            M::POST,
+            "/api/v1/match-pools",
+            routing::post(api_ledger::create_pool),
+        ),
+        (
+            M::GET,
+            "/api/v1/receipts/{number}",
+            routing::get(api_ledger::receipt),
         ),
         // Pages.
         (M::GET, "/", routing::get(pages::home)),

@@ -6,6 +6,7 @@
 //! and the command line cannot disagree.
 
 mod admin;
+mod bench;
 mod demo;
 mod serve;
 
@@ -49,6 +50,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Measure donations per second over HTTP, or trace latency, on a fresh database.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Which database.
@@ -146,6 +150,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match cli.command {
         Command::Demo(_) => DEFAULT_DEMO_LOG,
+        Command::Bench(_) => bench::DEFAULT_LOG,
         _ => DEFAULT_LOG,
     });
     let outcome = match cli.command {
@@ -156,6 +161,7 @@ async fn main() -> ExitCode {
         Command::User(UserCommand::Add(args)) => {
             admin::user_add(args).await.map(|()| ExitCode::SUCCESS)
         }
+        Command::Bench(command) => bench::run(command).await.map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

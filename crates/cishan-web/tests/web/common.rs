@@ -204,7 +204,10 @@ impl TestApp {
                 fund_id: None,
                 project_id: Some("prj_1".into()),
                 received_at: created.clone(),
-                anonymous: false,
+                org_id: Some("org_1".into()),
+                kind: "money".into(),
+                channel: "cash".into(),
+                ..DonationRow::default()
             })
             .await
             .unwrap();
@@ -216,6 +219,11 @@ impl TestApp {
             people_count: 3,
             amount_fen: 50_000,
             paid_at: created.clone(),
+            recipient_kind: "household".into(),
+            form: "cash".into(),
+            purpose: "charitable".into(),
+            state: "paid".into(),
+            ..DisbursementRow::default()
         })
         .await
         .unwrap();

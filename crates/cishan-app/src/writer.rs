@@ -1,0 +1,119 @@
+//! Group commit for donations. Each donation must be durable before its response, and one fsync
+//! costs about 0.3 ms here, so committing each alone caps a SQLite database near 3,000 a second.
+//! Requests instead queue to one writer task, which takes everything waiting (up to
+//! [`MAX_BATCH`]), applies it in one transaction and commits once; every caller then gets its own
+//! result, only after that commit.
+//!
+//! If any request in a batch fails (a bad reference, a closed project), the batch is rolled back
+//! and each request is re-run in a transaction of its own, so one bad request never fails or
+//! half-writes another.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::donations::{DonationRecorded, IdempotencyKey, Outcome, ValidDonation};
+use crate::{Actor, App, AppError, Result};
+
+/// The most requests committed together.
+pub const MAX_BATCH: usize = 256;
+/// Requests that may wait for the writer before callers are slowed down.
+const QUEUE_DEPTH: usize = 4096;
+
+type Reply = oneshot::Sender<Result<Outcome<DonationRecorded>>>;
+
+#[derive(Debug)]
+pub(crate) struct Job {
+    actor: Actor,
+    key: IdempotencyKey,
+    hash: String,
+    valid: ValidDonation,
+    reply: Reply,
+}
+
+/// The queue in front of the writer task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct DonationWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl DonationWriter {
+    /// Starts the writer task for `app`. The task ends when every sender is dropped.
+    pub(crate) fn start(app: App) -> DonationWriter {
+        let (queue, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                run_batch(&app, std::mem::take(&mut batch)).await;
+            }
+        });
+        DonationWriter { queue }
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        actor: Actor,
+        key: IdempotencyKey,
+        hash: String,
+        valid: ValidDonation,
+    ) -> Result<Outcome<DonationRecorded>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            actor,
+            key,
+            hash,
+            valid,
+            reply,
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| AppError::internal(std::io::Error::other("donation writer stopped")))?;
+        answer
+            .await
+            .map_err(|_| AppError::internal(std::io::Error::other("donation writer dropped a request")))?
+    }
+}
+
+async fn run_batch(app: &App, jobs: Vec<Job>) {
+    if jobs.len() > 1 {
+        match try_together(app, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(result));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, jobs = jobs.len(), "group commit fell back to one transaction per request");
+            }
+        }
+    }
+    for job in jobs {
+        let result = run_alone(app, &job).await;
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Applies every job in one transaction; any failure rolls all of them back.
+async fn try_together(app: &App, jobs: &[Job]) -> Result<Vec<Outcome<DonationRecorded>>> {
+    let mut tx = app.store().begin().await?;
+    tx.lock_writes().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        results.push(
+            app.apply_donation(&mut tx, &job.actor, &job.key, &job.hash, &job.valid)
+                .await?,
+        );
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn run_alone(app: &App, job: &Job) -> Result<Outcome<DonationRecorded>> {
+    let mut tx = app.store().begin().await?;
+    tx.lock_writes().await?;
+    let result = app
+        .apply_donation(&mut tx, &job.actor, &job.key, &job.hash, &job.valid)
+        .await?;
+    tx.commit().await?;
+    Ok(result)
+}

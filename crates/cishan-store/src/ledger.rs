@@ -1,0 +1,705 @@
+//! SQL for the donation ledger: lots, flows, double-entry transfers, refunds, allocations,
+//! receipts and idempotency keys. The rules (what to take from where) live in
+//! `cishan_core::ledger` and the app layer; this module only reads and writes rows, and turns
+//! caps into conditional updates whose row counts are checked.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::records::{bulk_row, conflict, get_flag, AnyQuery, BulkRow};
+use crate::{Result, Store, StoreError, WriteTx};
+
+/// One movement of a donation's money (see docs/ledger.md).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlowRow {
+    pub donation_id: String,
+    pub kind: String,
+    pub ref_id: String,
+    pub from_id: String,
+    pub to_id: String,
+    pub amount_fen: i64,
+    pub at: String,
+}
+bulk_row!(FlowRow, "flows", [donation_id, kind, ref_id, from_id, to_id, amount_fen, at], flags []);
+
+/// One side of a double-entry transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntryRow {
+    pub transfer_id: String,
+    pub account: String,
+    pub amount_fen: i64,
+    pub at: String,
+}
+bulk_row!(LedgerEntryRow, "ledger_entries", [transfer_id, account, amount_fen, at], flags []);
+
+/// Part of a donation held by a fund or a project.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LotRow {
+    pub donation_id: String,
+    pub holder_kind: String,
+    pub holder_id: String,
+    pub order_key: String,
+    pub remaining_fen: i64,
+}
+bulk_row!(LotRow, "lots", [donation_id, holder_kind, holder_id, order_key, remaining_fen], flags []);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AllocationRow {
+    pub id: String,
+    pub batch_id: String,
+    pub fund_id: String,
+    pub project_id: String,
+    pub amount_fen: i64,
+    pub weight: i64,
+    pub allocated_at: String,
+    pub recorded_by: String,
+}
+bulk_row!(AllocationRow, "allocations",
+    [id, batch_id, fund_id, project_id, amount_fen, weight, allocated_at, recorded_by], flags []);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefundRow {
+    pub id: String,
+    pub donation_id: String,
+    pub amount_fen: i64,
+    pub reason: String,
+    pub refunded_at: String,
+    pub recorded_by: String,
+}
+bulk_row!(RefundRow, "refunds", [id, donation_id, amount_fen, reason, refunded_at, recorded_by], flags []);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EvidenceRow {
+    pub id: String,
+    pub disbursement_id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub uploaded_at: String,
+}
+bulk_row!(EvidenceRow, "evidence",
+    [id, disbursement_id, file_name, content_type, sha256, size_bytes, uploaded_at], flags []);
+
+/// A donation receipt (公益事业捐赠票据).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReceiptRow {
+    pub number: String,
+    pub org_id: String,
+    pub year: i64,
+    pub seq: i64,
+    pub donation_id: String,
+    pub amount_fen: i64,
+    pub payer_name: String,
+    pub payer_code: Option<String>,
+    pub item: String,
+    pub quantity: i64,
+    pub check_code: String,
+    pub state: String,
+    pub replaces_number: Option<String>,
+    pub issued_at: String,
+    pub voided_at: Option<String>,
+}
+bulk_row!(ReceiptRow, "receipts",
+    [number, org_id, year, seq, donation_id, amount_fen, payer_name, payer_code, item, quantity,
+     check_code, state, replaces_number, issued_at, voided_at], flags []);
+
+/// A stored response to a request made with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub request_hash: String,
+    pub status: i64,
+    pub response: String,
+}
+
+pub(crate) const DONATION_COLUMNS: &str = "id, donor_participant_id, amount_fen, currency, fund_id, project_id, \
+    received_at, org_id, kind, channel, payment_ref, donor_name, goods_item, goods_quantity, \
+    goods_unit, valued_by, refunded_fen, matched_donation_id, pool_id, campaign_id, \
+    campaign_unit_id, recorded_by, anonymous";
+
+const DISBURSEMENT_COLUMNS: &str = "id, project_id, household_id, people_count, amount_fen, \
+    paid_at, recipient_kind, recipient_participant_id, supplier_name, form, purpose, description, \
+    state, recorded_by";
+
+const RECEIPT_COLUMNS: &str = "number, org_id, year, seq, donation_id, amount_fen, payer_name, \
+    payer_code, item, quantity, check_code, state, replaces_number, issued_at, voided_at";
+
+pub(crate) fn donation_from_row(r: &AnyRow) -> Result<crate::DonationRow> {
+    Ok(crate::DonationRow {
+        id: r.try_get("id")?,
+        donor_participant_id: r.try_get("donor_participant_id")?,
+        amount_fen: r.try_get("amount_fen")?,
+        currency: r.try_get("currency")?,
+        fund_id: r.try_get("fund_id")?,
+        project_id: r.try_get("project_id")?,
+        received_at: r.try_get("received_at")?,
+        org_id: r.try_get("org_id")?,
+        kind: r.try_get("kind")?,
+        channel: r.try_get("channel")?,
+        payment_ref: r.try_get("payment_ref")?,
+        donor_name: r.try_get("donor_name")?,
+        goods_item: r.try_get("goods_item")?,
+        goods_quantity: r.try_get("goods_quantity")?,
+        goods_unit: r.try_get("goods_unit")?,
+        valued_by: r.try_get("valued_by")?,
+        refunded_fen: r.try_get("refunded_fen")?,
+        matched_donation_id: r.try_get("matched_donation_id")?,
+        pool_id: r.try_get("pool_id")?,
+        campaign_id: r.try_get("campaign_id")?,
+        campaign_unit_id: r.try_get("campaign_unit_id")?,
+        recorded_by: r.try_get("recorded_by")?,
+        anonymous: get_flag(r, "anonymous")?,
+    })
+}
+
+fn disbursement_from_row(r: &AnyRow) -> Result<crate::DisbursementRow> {
+    Ok(crate::DisbursementRow {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        household_id: r.try_get("household_id")?,
+        people_count: r.try_get("people_count")?,
+        amount_fen: r.try_get("amount_fen")?,
+        paid_at: r.try_get("paid_at")?,
+        recipient_kind: r.try_get("recipient_kind")?,
+        recipient_participant_id: r.try_get("recipient_participant_id")?,
+        supplier_name: r.try_get("supplier_name")?,
+        form: r.try_get("form")?,
+        purpose: r.try_get("purpose")?,
+        description: r.try_get("description")?,
+        state: r.try_get("state")?,
+        recorded_by: r.try_get("recorded_by")?,
+    })
+}
+
+fn receipt_from_row(r: &AnyRow) -> Result<ReceiptRow> {
+    Ok(ReceiptRow {
+        number: r.try_get("number")?,
+        org_id: r.try_get("org_id")?,
+        year: r.try_get("year")?,
+        seq: r.try_get("seq")?,
+        donation_id: r.try_get("donation_id")?,
+        amount_fen: r.try_get("amount_fen")?,
+        payer_name: r.try_get("payer_name")?,
+        payer_code: r.try_get("payer_code")?,
+        item: r.try_get("item")?,
+        quantity: r.try_get("quantity")?,
+        check_code: r.try_get("check_code")?,
+        state: r.try_get("state")?,
+        replaces_number: r.try_get("replaces_number")?,
+        issued_at: r.try_get("issued_at")?,
+        voided_at: r.try_get("voided_at")?,
+    })
+}
+
+fn flow_from_row(r: &AnyRow) -> Result<FlowRow> {
+    Ok(FlowRow {
+        donation_id: r.try_get("donation_id")?,
+        kind: r.try_get("kind")?,
+        ref_id: r.try_get("ref_id")?,
+        from_id: r.try_get("from_id")?,
+        to_id: r.try_get("to_id")?,
+        amount_fen: r.try_get("amount_fen")?,
+        at: r.try_get("at")?,
+    })
+}
+
+fn lot_from_row(r: &AnyRow) -> Result<LotRow> {
+    Ok(LotRow {
+        donation_id: r.try_get("donation_id")?,
+        holder_kind: r.try_get("holder_kind")?,
+        holder_id: r.try_get("holder_id")?,
+        order_key: r.try_get("order_key")?,
+        remaining_fen: r.try_get("remaining_fen")?,
+    })
+}
+
+impl WriteTx {
+    /// Serialises this transaction against every other writer before it reads balances: bumps
+    /// the journal head row, whose row lock PostgreSQL holds until commit (SQLite has one
+    /// writer already). Call it first in every transaction that moves money.
+    pub async fn lock_writes(&mut self) -> Result<()> {
+        sqlx::query("UPDATE journal_head SET seq = seq WHERE id = 1")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The stored response for `(scope, key)`, if a request with that key already committed.
+    pub async fn idempotent_response(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(|r| {
+            Ok(IdempotentResponse {
+                request_hash: r.try_get("request_hash")?,
+                status: r.try_get("status")?,
+                response: r.try_get("response")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the response to a request made with `(scope, key)`, in the same transaction as
+    /// its effects.
+    pub async fn save_idempotent_response(
+        &mut self,
+        scope: &str,
+        key: &str,
+        saved: &IdempotentResponse,
+        now: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(&saved.request_hash)
+        .bind(saved.status)
+        .bind(&saved.response)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(|e| conflict(e, "idempotency_keys"))?;
+        Ok(())
+    }
+
+    /// A donation, read inside the transaction.
+    pub async fn donation(&mut self, id: &str) -> Result<Option<crate::DonationRow>> {
+        let sql = format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(donation_from_row).transpose()
+    }
+
+    /// Adds `amount` to a donation's refunded total unless that would exceed the amount.
+    /// Returns false (and changes nothing) when it would.
+    pub async fn add_refunded(&mut self, donation_id: &str, amount: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE donations SET refunded_fen = refunded_fen + $1 \
+             WHERE id = $2 AND refunded_fen + $1 <= amount_fen",
+        )
+        .bind(amount)
+        .bind(donation_id)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The lots of one holder that still hold money, oldest first.
+    pub async fn open_lots(&mut self, holder_kind: &str, holder_id: &str) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(
+            "SELECT donation_id, holder_kind, holder_id, order_key, remaining_fen FROM lots \
+             WHERE holder_kind = $1 AND holder_id = $2 AND remaining_fen > 0 ORDER BY order_key",
+        )
+        .bind(holder_kind)
+        .bind(holder_id)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(lot_from_row).collect()
+    }
+
+    /// Every lot of one donation (including empty ones), in holder order.
+    pub async fn lots_of_donation(&mut self, donation_id: &str) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(
+            "SELECT donation_id, holder_kind, holder_id, order_key, remaining_fen FROM lots \
+             WHERE donation_id = $1 ORDER BY holder_kind, holder_id",
+        )
+        .bind(donation_id)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(lot_from_row).collect()
+    }
+
+    /// Adds `amount` (which may be negative) to a lot, creating it when missing. A change that
+    /// would make the lot negative is refused by the table's CHECK and fails the transaction.
+    pub async fn add_to_lot(&mut self, lot: &LotRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO lots (donation_id, holder_kind, holder_id, order_key, remaining_fen) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (donation_id, holder_kind, holder_id) \
+             DO UPDATE SET remaining_fen = lots.remaining_fen + excluded.remaining_fen",
+        )
+        .bind(&lot.donation_id)
+        .bind(&lot.holder_kind)
+        .bind(&lot.holder_id)
+        .bind(&lot.order_key)
+        .bind(lot.remaining_fen)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Takes `amount` from a lot if it holds that much; false (and nothing changed) otherwise.
+    pub async fn take_from_lot(
+        &mut self,
+        donation_id: &str,
+        holder_kind: &str,
+        holder_id: &str,
+        amount: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE lots SET remaining_fen = remaining_fen - $1 \
+             WHERE donation_id = $2 AND holder_kind = $3 AND holder_id = $4 AND remaining_fen >= $1",
+        )
+        .bind(amount)
+        .bind(donation_id)
+        .bind(holder_kind)
+        .bind(holder_id)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The flows recorded under one reference (an allocation, disbursement or refund).
+    pub async fn flows_of_ref(&mut self, ref_id: &str) -> Result<Vec<FlowRow>> {
+        let rows = sqlx::query(
+            "SELECT donation_id, kind, ref_id, from_id, to_id, amount_fen, at FROM flows \
+             WHERE ref_id = $1 ORDER BY id",
+        )
+        .bind(ref_id)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(flow_from_row).collect()
+    }
+
+    pub async fn disbursement(&mut self, id: &str) -> Result<Option<crate::DisbursementRow>> {
+        let sql = format!("SELECT {DISBURSEMENT_COLUMNS} FROM disbursements WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(disbursement_from_row).transpose()
+    }
+
+    /// Marks a paid disbursement reversed; false when it is not (or no longer) paid.
+    pub async fn mark_disbursement_reversed(
+        &mut self,
+        id: &str,
+        at: &str,
+        reason: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE disbursements SET state = 'reversed', reversed_at = $1, reversal_reason = $2 \
+             WHERE id = $3 AND state = 'paid'",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The next receipt sequence number of an organization in a year (1, 2, 3… with no gaps:
+    /// the counter moves only inside the transaction that issues the receipt).
+    pub async fn next_receipt_seq(&mut self, org_id: &str, year: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO receipt_counters (org_id, year, last_seq) VALUES ($1, $2, 1) \
+             ON CONFLICT (org_id, year) DO UPDATE SET last_seq = receipt_counters.last_seq + 1 \
+             RETURNING last_seq",
+        )
+        .bind(org_id)
+        .bind(year)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(row.try_get("last_seq")?)
+    }
+
+    /// The receipt currently in force for a donation, if any.
+    pub async fn issued_receipt_of(&mut self, donation_id: &str) -> Result<Option<ReceiptRow>> {
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE donation_id = $1 AND state = 'issued'"
+        );
+        let row = sqlx::query(&sql)
+            .bind(donation_id)
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(receipt_from_row).transpose()
+    }
+
+    /// Voids an issued receipt; false when it was not in force.
+    pub async fn void_receipt(&mut self, number: &str, at: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE receipts SET state = 'voided', voided_at = $1 WHERE number = $2 AND state = 'issued'",
+        )
+        .bind(at)
+        .bind(number)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Name and organization of a fund, or of a project (with its fund), for validation.
+    pub async fn holder_org(&mut self, holder_kind: &str, id: &str) -> Result<Option<String>> {
+        let sql = match holder_kind {
+            "fund" => "SELECT org_id FROM funds WHERE id = $1",
+            "project" => "SELECT org_id FROM projects WHERE id = $1",
+            other => return Err(StoreError::Corrupt(format!("unknown holder kind {other}"))),
+        };
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| Ok(r.try_get("org_id")?)).transpose()
+    }
+
+    /// A project's state, read inside the transaction.
+    pub async fn project_state(&mut self, id: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT org_id, state FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("state")?)))
+            .transpose()
+    }
+}
+
+/// What a trace shows about one disbursement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TracedDisbursement {
+    pub row: crate::DisbursementRow,
+    pub project_name: String,
+    pub evidence: Vec<EvidenceRow>,
+}
+
+impl Store {
+    pub async fn donation(&self, id: &str) -> Result<Option<crate::DonationRow>> {
+        let sql = format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(donation_from_row).transpose()
+    }
+
+    /// The flows of one donation, oldest first.
+    pub async fn flows_of_donation(&self, donation_id: &str) -> Result<Vec<FlowRow>> {
+        let rows = sqlx::query(
+            "SELECT donation_id, kind, ref_id, from_id, to_id, amount_fen, at FROM flows \
+             WHERE donation_id = $1 ORDER BY id",
+        )
+        .bind(donation_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(flow_from_row).collect()
+    }
+
+    pub async fn lots_of_donation(&self, donation_id: &str) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(
+            "SELECT donation_id, holder_kind, holder_id, order_key, remaining_fen FROM lots \
+             WHERE donation_id = $1 ORDER BY holder_kind, holder_id",
+        )
+        .bind(donation_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(lot_from_row).collect()
+    }
+
+    /// Disbursements by id, with their project's name and evidence.
+    pub async fn traced_disbursements(&self, ids: &[String]) -> Result<Vec<TracedDisbursement>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let sql = format!(
+                "SELECT d.{}, p.name AS project_name FROM disbursements d \
+                 JOIN projects p ON p.id = d.project_id WHERE d.id = $1",
+                DISBURSEMENT_COLUMNS.replace(", ", ", d.")
+            );
+            let Some(row) = sqlx::query(&sql)
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await?
+            else {
+                continue;
+            };
+            let evidence = sqlx::query(
+                "SELECT id, disbursement_id, file_name, content_type, sha256, size_bytes, uploaded_at \
+                 FROM evidence WHERE disbursement_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(EvidenceRow {
+                    id: r.try_get("id")?,
+                    disbursement_id: r.try_get("disbursement_id")?,
+                    file_name: r.try_get("file_name")?,
+                    content_type: r.try_get("content_type")?,
+                    sha256: r.try_get("sha256")?,
+                    size_bytes: r.try_get("size_bytes")?,
+                    uploaded_at: r.try_get("uploaded_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+            out.push(TracedDisbursement {
+                row: disbursement_from_row(&row)?,
+                project_name: row.try_get("project_name")?,
+                evidence,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn receipt(&self, number: &str) -> Result<Option<ReceiptRow>> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE number = $1");
+        let row = sqlx::query(&sql)
+            .bind(number)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(receipt_from_row).transpose()
+    }
+
+    /// Every receipt of a donation, oldest first (voided ones included).
+    pub async fn receipts_of_donation(&self, donation_id: &str) -> Result<Vec<ReceiptRow>> {
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE donation_id = $1 ORDER BY issued_at, number"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(donation_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(receipt_from_row).collect()
+    }
+
+    /// The donations of one donor, newest first.
+    pub async fn donations_of_donor(
+        &self,
+        participant_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::DonationRow>> {
+        let sql = format!(
+            "SELECT {DONATION_COLUMNS} FROM donations WHERE donor_participant_id = $1 \
+             ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(participant_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(donation_from_row).collect()
+    }
+
+    /// The display name of a participant (used to name registered donors, masked by callers).
+    pub async fn participant_name(&self, id: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT display_name, kind FROM participants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| Ok((r.try_get("display_name")?, r.try_get("kind")?)))
+            .transpose()
+    }
+
+    /// Sums of ledger entries per account whose entries do not balance per transfer: each
+    /// returned transfer id is a double-entry violation.
+    pub async fn unbalanced_transfers(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT transfer_id, CAST(SUM(amount_fen) AS BIGINT) AS total FROM ledger_entries \
+             GROUP BY transfer_id HAVING SUM(amount_fen) <> 0 ORDER BY transfer_id LIMIT 100",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("transfer_id")?, r.try_get("total")?)))
+            .collect()
+    }
+
+    /// Donations whose amount is not equal to refunded + lots + net disbursed flows.
+    pub async fn unreconciled_donations(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.amount_fen, \
+               d.refunded_fen \
+               + COALESCE((SELECT CAST(SUM(l.remaining_fen) AS BIGINT) FROM lots l WHERE l.donation_id = d.id), 0) \
+               + COALESCE((SELECT CAST(SUM(CASE f.kind WHEN 'disbursement' THEN f.amount_fen \
+                    WHEN 'disbursement_reversed' THEN -f.amount_fen ELSE 0 END) AS BIGINT) \
+                    FROM flows f WHERE f.donation_id = d.id), 0) AS accounted \
+             FROM donations d WHERE EXISTS (SELECT 1 FROM lots l WHERE l.donation_id = d.id)",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let amount: i64 = r.try_get("amount_fen")?;
+            let accounted: i64 = r.try_get("accounted")?;
+            if amount != accounted {
+                out.push((r.try_get("id")?, amount, accounted));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn column_lists_match_row_types() {
+        use super::*;
+        assert_eq!(
+            DONATION_COLUMNS.split(", ").count(),
+            <crate::DonationRow as BulkRow>::COLUMNS.len()
+        );
+        assert_eq!(
+            DISBURSEMENT_COLUMNS.split(", ").count(),
+            <crate::DisbursementRow as BulkRow>::COLUMNS.len()
+        );
+        assert_eq!(
+            RECEIPT_COLUMNS.split(", ").count(),
+            ReceiptRow::COLUMNS.len()
+        );
+    }
+}
+
+/// Tables whose rows tests and reports may count.
+const COUNTABLE: &[&str] = &[
+    "journal",
+    "donations",
+    "receipts",
+    "lots",
+    "flows",
+    "ledger_entries",
+    "allocations",
+    "disbursements",
+    "refunds",
+    "evidence",
+    "idempotency_keys",
+    "card_point_conversions",
+    "log_leaves",
+];
+
+impl Store {
+    /// The number of rows in one of the ledger's tables.
+    pub async fn count_rows(&self, table: &str) -> Result<i64> {
+        if !COUNTABLE.contains(&table) {
+            return Err(StoreError::Corrupt(format!("{table} is not countable")));
+        }
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(self.reader())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+impl WriteTx {
+    /// Whether a row with this id exists in `households` or `participants`.
+    pub async fn exists(&mut self, table: &str, id: &str) -> Result<bool> {
+        let sql = match table {
+            "households" => "SELECT COUNT(*) AS n FROM households WHERE id = $1",
+            "participants" => "SELECT COUNT(*) AS n FROM participants WHERE id = $1",
+            other => return Err(StoreError::Corrupt(format!("{other} is not checkable"))),
+        };
+        let row = sqlx::query(sql).bind(id).fetch_one(self.conn()).await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}
