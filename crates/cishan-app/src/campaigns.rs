@@ -425,7 +425,11 @@ impl App {
         let mut rows = Vec::with_capacity(units.len());
         for (i, unit) in units.iter().enumerate() {
             let n = i + 1;
-            let name = name_field(&format!("units[{i}].name"), &unit.name, &format!("第 {n} 行的单位名称"))?;
+            let name = name_field(
+                &format!("units[{i}].name"),
+                &unit.name,
+                &format!("第 {n} 行的单位名称"),
+            )?;
             if unit_type_zh(&unit.unit_type).is_empty() {
                 return Err(AppError::invalid(
                     &format!("units[{i}].unit_type"),
@@ -471,8 +475,16 @@ impl App {
             .campaign(campaign_id)
             .await?
             .ok_or_else(|| AppError::not_found("campaign"))?;
-        let existing: BTreeSet<String> = tx.campaign_unit_names(&campaign.id).await?.into_iter().collect();
-        if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| existing.contains(&r.name)) {
+        let existing: BTreeSet<String> = tx
+            .campaign_unit_names(&campaign.id)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some((i, row)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| existing.contains(&r.name))
+        {
             return Err(AppError::conflict(
                 "campaign.unit_duplicate",
                 format!(
@@ -575,7 +587,13 @@ mod tests {
         }
     }
 
-    fn tally(name: &str, unit_type: &str, headcount: i64, donors: i64, net: i64) -> CampaignUnitTally {
+    fn tally(
+        name: &str,
+        unit_type: &str,
+        headcount: i64,
+        donors: i64,
+        net: i64,
+    ) -> CampaignUnitTally {
         CampaignUnitTally {
             unit: CampaignUnitRow {
                 id: format!("u_{name}"),

@@ -221,7 +221,8 @@ impl App {
         let mut items = Vec::with_capacity(donations.len());
         let mut conversions = Vec::with_capacity(donations.len());
         for (i, (points, valid)) in donations.iter().enumerate() {
-            let item_key = IdempotencyKey::parse(&format!("card-points-{}-{i}", &key_digest[..32]))?;
+            let item_key =
+                IdempotencyKey::parse(&format!("card-points-{}-{i}", &key_digest[..32]))?;
             let item_hash = request_hash(&(&hash, i));
             let recorded = self
                 .apply_donation(&mut tx, actor, &item_key, &item_hash, valid)

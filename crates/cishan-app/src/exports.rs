@@ -310,7 +310,10 @@ impl Export {
             format!("每页 {} 条", self.per_page),
         ])?;
         row(&[s("")])?;
-        row(&[s("合计（全部记录，不受分页和日期范围影响）"), s("金额（元）")])?;
+        row(&[
+            s("合计（全部记录，不受分页和日期范围影响）"),
+            s("金额（元）"),
+        ])?;
         row(&[s("捐赠笔数"), t.donations.to_string()])?;
         for (label, fen) in [
             ("捐赠总额", t.gross_fen),
@@ -327,8 +330,18 @@ impl Export {
         row(&[s("")])?;
         row(&[s("捐赠明细")])?;
         row(&[
-            "到账日期", "捐赠编号", "捐赠人", "类型", "物品", "数量", "单位", "捐入", "渠道",
-            "金额（元）", "已退款（元）", "净额（元）",
+            "到账日期",
+            "捐赠编号",
+            "捐赠人",
+            "类型",
+            "物品",
+            "数量",
+            "单位",
+            "捐入",
+            "渠道",
+            "金额（元）",
+            "已退款（元）",
+            "净额（元）",
         ]
         .map(s))?;
         for d in &self.donations {
@@ -336,7 +349,11 @@ impl Export {
                 d.received_on.clone(),
                 d.donation_id.clone(),
                 d.donor.clone(),
-                s(if d.kind == "goods" { "物资" } else { "资金" }),
+                s(if d.kind == "goods" {
+                    "物资"
+                } else {
+                    "资金"
+                }),
                 d.goods_item.clone().unwrap_or_default(),
                 d.goods_quantity.map(|q| q.to_string()).unwrap_or_default(),
                 d.goods_unit.clone().unwrap_or_default(),
@@ -362,8 +379,16 @@ impl Export {
         row(&[s("")])?;
         row(&[s("支出明细")])?;
         row(&[
-            "日期", "支出编号", "项目", "收款方", "形式", "性质", "受益人次", "支出金额（元）",
-            "其中本范围资金（元）", "状态",
+            "日期",
+            "支出编号",
+            "项目",
+            "收款方",
+            "形式",
+            "性质",
+            "受益人次",
+            "支出金额（元）",
+            "其中本范围资金（元）",
+            "状态",
         ]
         .map(s))?;
         for b in &self.disbursements {
@@ -405,7 +430,11 @@ impl App {
         }
         let page = query.page.unwrap_or(1);
         if page < 1 {
-            return Err(AppError::invalid("page", "page.number_invalid", "页码从 1 开始。"));
+            return Err(AppError::invalid(
+                "page",
+                "page.number_invalid",
+                "页码从 1 开始。",
+            ));
         }
         let offset = (page - 1)
             .checked_mul(per_page)
@@ -668,8 +697,14 @@ mod tests {
 
     #[test]
     fn donors_are_shown_as_the_public_sees_them() {
-        assert_eq!(public_donor(true, Some("王小测"), Some("person"), None), "匿名");
-        assert_eq!(public_donor(false, Some("王小测"), Some("person"), None), "王*测");
+        assert_eq!(
+            public_donor(true, Some("王小测"), Some("person"), None),
+            "匿名"
+        );
+        assert_eq!(
+            public_donor(false, Some("王小测"), Some("person"), None),
+            "王*测"
+        );
         assert_eq!(
             public_donor(false, Some("某某银行"), Some("organization"), None),
             "某某银行"

@@ -5,6 +5,7 @@
 //! Architecture invariant: the app layer never speaks HTTP or HTML, and nothing above it touches
 //! the store directly, so every write passes an access check and lands in the journal.
 
+pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod card_points;

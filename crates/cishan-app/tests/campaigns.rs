@@ -10,7 +10,9 @@ use cishan_app::card_points::{CardPointItem, CardPointsInput};
 use cishan_app::donations::{DonationInput, IdempotencyKey, RefundInput};
 use cishan_app::{Actor, App, Config, ErrorKind, FixedClock, Role};
 use cishan_core::region::embedded::lucheng;
-use cishan_store::{format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow};
+use cishan_store::{
+    format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
+};
 
 struct Fixture {
     app: App,
@@ -33,7 +35,13 @@ async fn fixture() -> Fixture {
     };
     let app = App::open(&config, lucheng(), clock).await.unwrap();
     let actor = app
-        .create_user(None, "staff", "工作人员", "correct horse battery", Role::Admin)
+        .create_user(
+            None,
+            "staff",
+            "工作人员",
+            "correct horse battery",
+            Role::Admin,
+        )
         .await
         .unwrap();
     let at = format_instant("2023-01-01T00:00:00Z".parse().unwrap());
@@ -172,9 +180,17 @@ async fn refund(f: &Fixture, k: &str, donation_id: &str, amount_fen: i64) {
 #[tokio::test]
 async fn a_campaign_carries_the_plan_targets_unless_given_its_own() {
     let f = fixture().await;
-    let c = f.app.create_campaign(&f.actor, &campaign_input()).await.unwrap();
+    let c = f
+        .app
+        .create_campaign(&f.actor, &campaign_input())
+        .await
+        .unwrap();
     assert_eq!(
-        (c.target_government_pct, c.target_institution_pct, c.target_enterprise_pct),
+        (
+            c.target_government_pct,
+            c.target_institution_pct,
+            c.target_enterprise_pct
+        ),
         (100, 100, 75)
     );
     let own = f
@@ -241,7 +257,11 @@ async fn a_campaign_carries_the_plan_targets_unless_given_its_own() {
 #[tokio::test]
 async fn duplicate_unit_names_are_refused_naming_the_row() {
     let f = fixture().await;
-    let c = f.app.create_campaign(&f.actor, &campaign_input()).await.unwrap();
+    let c = f
+        .app
+        .create_campaign(&f.actor, &campaign_input())
+        .await
+        .unwrap();
     let err = f
         .app
         .add_campaign_units(
@@ -256,7 +276,11 @@ async fn duplicate_unit_names_are_refused_naming_the_row() {
         .await
         .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("units[2].name"));
-    assert!(err.message.contains("第 3 行“区财政局”与第 1 行重名"), "{}", err.message);
+    assert!(
+        err.message.contains("第 3 行“区财政局”与第 1 行重名"),
+        "{}",
+        err.message
+    );
 
     f.app
         .add_campaign_units(&f.actor, &c.id, &[unit("区财政局", "government", 40)])
@@ -267,12 +291,20 @@ async fn duplicate_unit_names_are_refused_naming_the_row() {
         .add_campaign_units(
             &f.actor,
             &c.id,
-            &[unit("区民政局", "government", 20), unit("区财政局", "government", 40)],
+            &[
+                unit("区民政局", "government", 20),
+                unit("区财政局", "government", 40),
+            ],
         )
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Conflict);
-    assert!(err.message.contains("第 2 行“区财政局”已经是该活动的参与单位"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("第 2 行“区财政局”已经是该活动的参与单位"),
+        "{}",
+        err.message
+    );
 
     let err = f
         .app
@@ -296,7 +328,11 @@ async fn duplicate_unit_names_are_refused_naming_the_row() {
 #[tokio::test]
 async fn participation_rates_count_donors_and_units_and_drop_full_refunds() {
     let f = fixture().await;
-    let c = f.app.create_campaign(&f.actor, &campaign_input()).await.unwrap();
+    let c = f
+        .app
+        .create_campaign(&f.actor, &campaign_input())
+        .await
+        .unwrap();
     let units = f
         .app
         .add_campaign_units(
@@ -348,13 +384,22 @@ async fn participation_rates_count_donors_and_units_and_drop_full_refunds() {
 
     let civil = line("区民政局");
     assert_eq!((civil.donors, civil.donations), (0, 0));
-    assert_eq!((civil.amount_fen, civil.refunded_fen, civil.net_fen), (8_000, 8_000, 0));
+    assert_eq!(
+        (civil.amount_fen, civil.refunded_fen, civil.net_fen),
+        (8_000, 8_000, 0)
+    );
     assert!(!civil.participated);
 
     let school = line("第一中学");
-    assert_eq!(school.staff_participation.permille, 333, "1 of 3, rounded down");
     assert_eq!(
-        (school.staff_participation.numerator, school.staff_participation.denominator),
+        school.staff_participation.permille, 333,
+        "1 of 3, rounded down"
+    );
+    assert_eq!(
+        (
+            school.staff_participation.numerator,
+            school.staff_participation.denominator
+        ),
         (1, 3)
     );
 
@@ -365,13 +410,22 @@ async fn participation_rates_count_donors_and_units_and_drop_full_refunds() {
 
     let by_type = |t: &str| report.unit_types.iter().find(|u| u.unit_type == t).unwrap();
     let gov = by_type("government");
-    assert_eq!((gov.units, gov.participating_units, gov.target_pct), (2, 1, 100));
+    assert_eq!(
+        (gov.units, gov.participating_units, gov.target_pct),
+        (2, 1, 100)
+    );
     assert_eq!(gov.unit_participation.as_ref().unwrap().permille, 500);
     assert_eq!(gov.met, Some(false));
     let inst = by_type("institution");
-    assert_eq!((inst.units, inst.participating_units, inst.met), (1, 1, Some(true)));
+    assert_eq!(
+        (inst.units, inst.participating_units, inst.met),
+        (1, 1, Some(true))
+    );
     let ent = by_type("enterprise");
-    assert_eq!((ent.units, ent.participating_units, ent.target_pct), (4, 3, 75));
+    assert_eq!(
+        (ent.units, ent.participating_units, ent.target_pct),
+        (4, 3, 75)
+    );
     assert_eq!(ent.unit_participation.as_ref().unwrap().permille, 750);
     assert_eq!(ent.met, Some(true), "3 of 4 is exactly the 75 % target");
     assert_eq!(ent.net_fen, 5_000);
@@ -395,7 +449,10 @@ async fn participation_rates_count_donors_and_units_and_drop_full_refunds() {
         .add_campaign_units(
             &f.actor,
             &lenient.id,
-            &[unit("区财政局", "government", 4), unit("区民政局", "government", 4)],
+            &[
+                unit("区财政局", "government", 4),
+                unit("区民政局", "government", 4),
+            ],
         )
         .await
         .unwrap();
@@ -408,7 +465,12 @@ async fn participation_rates_count_donors_and_units_and_drop_full_refunds() {
 // Bank card points
 // ---------------------------------------------------------------------------------------------
 
-fn item(points: i64, fund: Option<&str>, project: Option<&str>, holder: Option<&str>) -> CardPointItem {
+fn item(
+    points: i64,
+    fund: Option<&str>,
+    project: Option<&str>,
+    holder: Option<&str>,
+) -> CardPointItem {
     CardPointItem {
         points,
         fund_id: fund.map(Into::into),
@@ -482,7 +544,13 @@ async fn card_points_round_down_and_become_donations() {
         assert_eq!(d.amount_fen, converted.amount_fen);
         assert!(!converted.receipt_number.is_empty());
     }
-    let second = f.app.store().donation(&v.items[1].donation_id).await.unwrap().unwrap();
+    let second = f
+        .app
+        .store()
+        .donation(&v.items[1].donation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(second.anonymous);
     assert_eq!(second.project_id.as_deref(), Some(PROJECT));
     let rows = f
@@ -504,7 +572,10 @@ async fn card_points_round_down_and_become_donations() {
 #[tokio::test]
 async fn a_card_point_retry_returns_the_first_result_and_writes_nothing() {
     let f = fixture().await;
-    let input = batch("LCB-7", vec![item(5_000, Some(FUND), None, Some("ptc_wang"))]);
+    let input = batch(
+        "LCB-7",
+        vec![item(5_000, Some(FUND), None, Some("ptc_wang"))],
+    );
     let first = f
         .app
         .convert_card_points(&f.actor, &key("cp-retry"), &input)
@@ -548,7 +619,13 @@ async fn a_batch_is_all_or_nothing_and_names_the_bad_item() {
         .convert_card_points(
             &f.actor,
             &key("cp-zero"),
-            &batch("LCB-8", vec![item(2_000, Some(FUND), None, None), item(5, Some(FUND), None, None)]),
+            &batch(
+                "LCB-8",
+                vec![
+                    item(2_000, Some(FUND), None, None),
+                    item(5, Some(FUND), None, None),
+                ],
+            ),
         )
         .await
         .unwrap_err();
@@ -565,12 +642,20 @@ async fn a_batch_is_all_or_nothing_and_names_the_bad_item() {
             &key("cp-bad"),
             &batch(
                 "LCB-9",
-                vec![item(2_000, Some(FUND), None, None), item(3_000, None, Some("prj_nope"), None)],
+                vec![
+                    item(2_000, Some(FUND), None, None),
+                    item(3_000, None, Some("prj_nope"), None),
+                ],
             ),
         )
         .await
         .unwrap_err();
-    assert_eq!(err.field.as_deref(), Some("items[1].project_id"), "{}", err.message);
+    assert_eq!(
+        err.field.as_deref(),
+        Some("items[1].project_id"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("第 2 项"), "{}", err.message);
 
     let err = f
@@ -578,11 +663,17 @@ async fn a_batch_is_all_or_nothing_and_names_the_bad_item() {
         .convert_card_points(
             &f.actor,
             &key("cp-holder"),
-            &batch("LCB-10", vec![item(2_000, Some(FUND), None, Some("ptc_nope"))]),
+            &batch(
+                "LCB-10",
+                vec![item(2_000, Some(FUND), None, Some("ptc_nope"))],
+            ),
         )
         .await
         .unwrap_err();
-    assert_eq!(err.field.as_deref(), Some("items[0].cardholder_participant_id"));
+    assert_eq!(
+        err.field.as_deref(),
+        Some("items[0].cardholder_participant_id")
+    );
 
     let err = f
         .app
@@ -612,7 +703,11 @@ async fn a_batch_is_all_or_nothing_and_names_the_bad_item() {
         .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("points_per_yuan"));
 
-    assert_eq!(counts(&f.app).await, before, "no refused batch left a trace");
+    assert_eq!(
+        counts(&f.app).await,
+        before,
+        "no refused batch left a trace"
+    );
     // The refused keys were not consumed: the corrected batch goes through under one of them.
     f.app
         .convert_card_points(

@@ -12,7 +12,9 @@ use cishan_app::donations::{
 use cishan_app::exports::{yuan_text, Export, ExportKind, ExportQuery, UTF8_BOM};
 use cishan_app::{Actor, App, Config, ErrorKind, FixedClock, Role};
 use cishan_core::region::embedded::lucheng;
-use cishan_store::{format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow};
+use cishan_store::{
+    format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
+};
 
 struct Fixture {
     app: App,
@@ -39,7 +41,13 @@ async fn fixture() -> Fixture {
     };
     let app = App::open(&config, lucheng(), clock.clone()).await.unwrap();
     let actor = app
-        .create_user(None, "staff", "工作人员", "correct horse battery", Role::Admin)
+        .create_user(
+            None,
+            "staff",
+            "工作人员",
+            "correct horse battery",
+            Role::Admin,
+        )
         .await
         .unwrap();
     let at = format_instant("2023-01-01T00:00:00Z".parse().unwrap());
@@ -148,7 +156,10 @@ async fn give(f: &Fixture, k: &str, input: DonationInput) -> String {
 /// one, a partial refund, an allocation, charitable and management disbursements. Donations
 /// arrive a minute apart so that money is consumed in a known order.
 async fn history(f: &Fixture) {
-    let minute = |m: u32| f.clock.set(format!("2023-06-01T08:{m:02}:00Z").parse().unwrap());
+    let minute = |m: u32| {
+        f.clock
+            .set(format!("2023-06-01T08:{m:02}:00Z").parse().unwrap())
+    };
     minute(0);
     let wang = give(
         f,
@@ -327,8 +338,14 @@ async fn the_csv_opens_in_excel_and_neutralises_formulas() {
         }
     }
     // Amounts are yuan text with two decimals.
-    let wang = rows.iter().find(|r| r.len() > 2 && r[2] == "王*测").unwrap();
-    assert_eq!((wang[9].as_str(), wang[10].as_str(), wang[11].as_str()), ("1000.00", "100.00", "900.00"));
+    let wang = rows
+        .iter()
+        .find(|r| r.len() > 2 && r[2] == "王*测")
+        .unwrap();
+    assert_eq!(
+        (wang[9].as_str(), wang[10].as_str(), wang[11].as_str()),
+        ("1000.00", "100.00", "900.00")
+    );
     let text = String::from_utf8(bytes).unwrap();
     assert!(!text.contains(SECRET) && !text.contains("欧**密"), "{text}");
 }
@@ -342,7 +359,11 @@ async fn the_json_keeps_the_original_text_and_hides_the_anonymous_donor() {
         (ExportKind::Fund, FUND),
         (ExportKind::Project, P1),
     ] {
-        let export = f.app.export(kind, id, &ExportQuery::default()).await.unwrap();
+        let export = f
+            .app
+            .export(kind, id, &ExportQuery::default())
+            .await
+            .unwrap();
         let json = serde_json::to_string(&export).unwrap();
         assert!(!json.contains(SECRET) && !json.contains("欧**密"), "{json}");
         let csv = String::from_utf8(export.to_csv().unwrap()).unwrap();
@@ -373,7 +394,11 @@ async fn totals_are_the_same_in_every_format_page_and_window() {
         (ExportKind::Fund, FUND),
         (ExportKind::Project, P1),
     ] {
-        let whole = f.app.export(kind, id, &ExportQuery::default()).await.unwrap();
+        let whole = f
+            .app
+            .export(kind, id, &ExportQuery::default())
+            .await
+            .unwrap();
         // CSV and JSON carry the same totals.
         assert_eq!(
             csv_totals(&csv_rows(&whole.to_csv().unwrap())),
@@ -427,7 +452,14 @@ async fn totals_are_the_same_in_every_format_page_and_window() {
         (org.donations, org.gross_fen, org.refunded_fen, org.net_fen),
         (4, 181_234, 10_000, 171_234)
     );
-    assert_eq!((org.allocated_fen, org.disbursed_charitable_fen, org.disbursed_management_fen), (60_000, 40_000, 5_000));
+    assert_eq!(
+        (
+            org.allocated_fen,
+            org.disbursed_charitable_fen,
+            org.disbursed_management_fen
+        ),
+        (60_000, 40_000, 5_000)
+    );
     assert_eq!(org.net_fen, org.disbursed_fen + org.remaining_fen);
 
     // The fund: 王 (900 after the refund) and the formula donor (500); 600 of 王's money
@@ -439,7 +471,10 @@ async fn totals_are_the_same_in_every_format_page_and_window() {
         .await
         .unwrap()
         .totals;
-    assert_eq!((fund.gross_fen, fund.net_fen, fund.allocated_fen), (150_000, 140_000, 60_000));
+    assert_eq!(
+        (fund.gross_fen, fund.net_fen, fund.allocated_fen),
+        (150_000, 140_000, 60_000)
+    );
     assert_eq!(fund.disbursed_fen, 45_000);
     assert_eq!(fund.net_fen, fund.disbursed_fen + fund.remaining_fen);
 
@@ -450,7 +485,12 @@ async fn totals_are_the_same_in_every_format_page_and_window() {
         .await
         .unwrap();
     assert_eq!(
-        (p1.totals.net_fen, p1.totals.allocated_fen, p1.totals.disbursed_fen, p1.totals.remaining_fen),
+        (
+            p1.totals.net_fen,
+            p1.totals.allocated_fen,
+            p1.totals.disbursed_fen,
+            p1.totals.remaining_fen
+        ),
         (30_000, 60_000, 45_000, 45_000)
     );
     assert_eq!(p1.disbursements.len(), 2);
@@ -540,21 +580,36 @@ async fn the_tax_summary_lists_receipts_in_force_by_shanghai_year() {
     )
     .await;
 
-    let y2023 = f.app.donor_tax_summary(&f.actor, "ptc_wang", 2023).await.unwrap();
+    let y2023 = f
+        .app
+        .donor_tax_summary(&f.actor, "ptc_wang", 2023)
+        .await
+        .unwrap();
     let amounts: Vec<i64> = y2023.receipts.iter().map(|r| r.amount_fen).collect();
     assert_eq!(amounts, [80_000, 7_000]);
     assert_eq!((y2023.receipt_count, y2023.total_fen), (2, 87_000));
-    assert!(y2023.receipts[0].replaces.is_some(), "the reissued receipt names the voided one");
+    assert!(
+        y2023.receipts[0].replaces.is_some(),
+        "the reissued receipt names the voided one"
+    );
     assert_eq!(y2023.receipts[1].issued_on, "2023-12-31");
     assert_eq!(y2023.donor_name, "王小测");
     assert_eq!(y2023.timezone, "Asia/Shanghai");
 
-    let y2024 = f.app.donor_tax_summary(&f.actor, "ptc_wang", 2024).await.unwrap();
+    let y2024 = f
+        .app
+        .donor_tax_summary(&f.actor, "ptc_wang", 2024)
+        .await
+        .unwrap();
     assert_eq!((y2024.receipt_count, y2024.total_fen), (1, 5_000));
     assert_eq!(y2024.receipts[0].issued_on, "2024-01-01");
     assert!(y2024.receipts[0].number.starts_with("2024-"));
 
-    let none = f.app.donor_tax_summary(&f.actor, "ptc_wang", 2022).await.unwrap();
+    let none = f
+        .app
+        .donor_tax_summary(&f.actor, "ptc_wang", 2022)
+        .await
+        .unwrap();
     assert_eq!((none.receipt_count, none.total_fen), (0, 0));
     let err = f
         .app

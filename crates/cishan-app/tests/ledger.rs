@@ -18,7 +18,7 @@ use proptest::prelude::*;
 struct Fixture {
     app: App,
     actor: Actor,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 const ORG: &str = "org_1";
@@ -109,11 +109,7 @@ async fn fixture() -> Fixture {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    Fixture {
-        app,
-        actor,
-        _dir: dir,
-    }
+    Fixture { app, actor, dir }
 }
 
 fn key(k: &str) -> IdempotencyKey {
@@ -633,4 +629,45 @@ proptest! {
             }
         });
     }
+}
+
+/// Runs one statement on the database file directly, behind the platform's back.
+async fn tamper(f: &Fixture, sql: &str) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}/app.db", f.dir.path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn verification_finds_a_receipt_or_donation_edited_in_the_database() {
+    let f = fixture().await;
+    let r = f
+        .app
+        .record_donation(&f.actor, &key("v1"), &money(10_000, Some(FUND), None))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(f.app.verify_ledger().await.unwrap(), Vec::<String>::new());
+    assert_eq!(f.app.verify_log().await.unwrap(), Vec::<String>::new());
+
+    tamper(
+        &f,
+        &format!("UPDATE receipts SET amount_fen = 1000000 WHERE number = '{}'", r.receipt_number),
+    )
+    .await;
+    let problems = f.app.verify_ledger().await.unwrap();
+    assert!(
+        problems.iter().any(|p| p.contains(&r.receipt_number)),
+        "{problems:?}"
+    );
+
+    tamper(
+        &f,
+        &format!("UPDATE donations SET amount_fen = 1 WHERE id = '{}'", r.donation_id),
+    )
+    .await;
+    let problems = f.app.verify_ledger().await.unwrap();
+    assert!(problems.iter().any(|p| p.contains(&r.donation_id)), "{problems:?}");
 }

@@ -109,7 +109,15 @@ impl WriteTx {
     /// Inserts a campaign, letting the schema supply any target not given, and returns the row
     /// as stored.
     pub async fn insert_campaign(&mut self, c: &NewCampaign) -> Result<CampaignRow> {
-        let mut columns = vec!["id", "org_id", "name", "fund_id", "starts_on", "ends_on", "created_at"];
+        let mut columns = vec![
+            "id",
+            "org_id",
+            "name",
+            "fund_id",
+            "starts_on",
+            "ends_on",
+            "created_at",
+        ];
         let targets = [
             ("target_government_pct", c.target_government_pct),
             ("target_institution_pct", c.target_institution_pct),

@@ -7,7 +7,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing;
 use axum::Json;
-use cishan_app::campaigns::{CampaignInput, CampaignReport, CampaignUnitInput, CampaignUnitView, CampaignView};
+use cishan_app::campaigns::{
+    CampaignInput, CampaignReport, CampaignUnitInput, CampaignUnitView, CampaignView,
+};
 use cishan_app::card_points::{CardPointsConverted, CardPointsInput};
 use cishan_app::donations::{IdempotencyKey, Outcome};
 use cishan_app::exports::{Export, ExportKind, ExportQuery, TaxSummary};
@@ -483,7 +485,10 @@ mod tests {
 
     #[test]
     fn export_files_name_id_and_format() {
-        assert_eq!(export_file("prj_1.csv").unwrap(), ("prj_1".to_owned(), true));
+        assert_eq!(
+            export_file("prj_1.csv").unwrap(),
+            ("prj_1".to_owned(), true)
+        );
         assert_eq!(export_file("a.b.json").unwrap(), ("a.b".to_owned(), false));
         assert!(export_file("prj_1").is_err());
         assert!(export_file(".csv").is_err());

@@ -3,5 +3,6 @@
 
 mod api;
 mod common;
+mod ledger_pages;
 mod ops;
 mod pages;
