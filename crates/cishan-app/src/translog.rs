@@ -149,7 +149,9 @@ fn too_large(field: &str, asked: u64, size: u64) -> AppError {
     AppError::invalid(
         field,
         "translog.size_out_of_range",
-        format!("公开日志目前只有 {size} 条记录，{field} 不能是 {asked}，请填写不大于 {size} 的数。"),
+        format!(
+            "公开日志目前只有 {size} 条记录，{field} 不能是 {asked}，请填写不大于 {size} 的数。"
+        ),
     )
 }
 
@@ -285,7 +287,9 @@ impl App {
             return Err(AppError::invalid(
                 "first",
                 "translog.sizes_out_of_order",
-                format!("first（{first}）不能大于 second（{second}）：较早的日志树不会比较晚的大。"),
+                format!(
+                    "first（{first}）不能大于 second（{second}）：较早的日志树不会比较晚的大。"
+                ),
             ));
         }
         let proof = self
@@ -293,7 +297,11 @@ impl App {
             .consistency_proof(first, second)
             .await?
             .ok_or_else(log_not_found)?;
-        let first_root = self.store.log_root(first).await?.ok_or_else(log_not_found)?;
+        let first_root = self
+            .store
+            .log_root(first)
+            .await?
+            .ok_or_else(log_not_found)?;
         let second_root = self
             .store
             .log_root(second)

@@ -121,7 +121,11 @@ async fn the_database_refuses_a_missing_or_different_log_key() {
     // Same vault key, no log key.
     let keys = f.dir.path().join("moved/keys");
     std::fs::create_dir_all(&keys).unwrap();
-    std::fs::copy(f.dir.path().join("data/keys/vault.key"), keys.join("vault.key")).unwrap();
+    std::fs::copy(
+        f.dir.path().join("data/keys/vault.key"),
+        keys.join("vault.key"),
+    )
+    .unwrap();
     let err = App::open(&config("moved"), lucheng(), clock.clone())
         .await
         .unwrap_err();
@@ -153,10 +157,7 @@ async fn heads_are_signed_once_per_size_and_verify() {
 
     let empty = f.app.signed_head().await.unwrap();
     assert_eq!(empty.tree_size, 0);
-    assert_eq!(
-        empty.root_hash,
-        hex::encode(cishan_translog::empty_root())
-    );
+    assert_eq!(empty.root_hash, hex::encode(cishan_translog::empty_root()));
     verify_head(&key, &empty).unwrap();
 
     issue(&f.app, 0, 5).await;
@@ -168,11 +169,9 @@ async fn heads_are_signed_once_per_size_and_verify() {
     let expected = cishan_translog::root(
         &(0..5)
             .map(|n| {
-                let leaf = cishan_translog::fact_leaf(
-                    "receipt.issued",
-                    &json!({ "receipt": receipt(n) }),
-                )
-                .unwrap();
+                let leaf =
+                    cishan_translog::fact_leaf("receipt.issued", &json!({ "receipt": receipt(n) }))
+                        .unwrap();
                 leaf_hash(leaf.as_bytes())
             })
             .collect::<Vec<_>>(),
@@ -201,7 +200,12 @@ async fn a_rolled_back_change_logs_nothing() {
     issue(&f.app, 0, 2).await;
     let mut tx = f.app.store().begin().await.unwrap();
     f.app
-        .append_public_fact(&mut tx, "receipt.issued", "x", &json!({ "receipt": receipt(9) }))
+        .append_public_fact(
+            &mut tx,
+            "receipt.issued",
+            "x",
+            &json!({ "receipt": receipt(9) }),
+        )
         .await
         .unwrap();
     drop(tx);
@@ -326,7 +330,9 @@ async fn verify_log_finds_every_kind_of_tampering() {
         "{problems:?}"
     );
     assert!(
-        problems.iter().any(|p| p.contains("node (level 0, index 3)")),
+        problems
+            .iter()
+            .any(|p| p.contains("node (level 0, index 3)")),
         "{problems:?}"
     );
 }
@@ -338,8 +344,8 @@ async fn verify_log_finds_a_rewritten_tree_and_a_forged_head() {
     f.app.signed_head().await.unwrap();
 
     // A consistent rewrite of leaf 8 (text, hash and its nodes) still breaks the signed root.
-    let forged = cishan_translog::fact_leaf("receipt.issued", &json!({ "receipt": receipt(99) }))
-        .unwrap();
+    let forged =
+        cishan_translog::fact_leaf("receipt.issued", &json!({ "receipt": receipt(99) })).unwrap();
     let forged_hash = hex::encode(leaf_hash(forged.as_bytes()));
     tamper(
         &f.db_url,
@@ -355,7 +361,10 @@ async fn verify_log_finds_a_rewritten_tree_and_a_forged_head() {
     .await;
     let problems = f.app.verify_log().await.unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("the log was rewritten"), "{problems:?}");
+    assert!(
+        problems[0].contains("the log was rewritten"),
+        "{problems:?}"
+    );
 
     // A head whose signature does not match.
     tamper(
@@ -376,7 +385,11 @@ async fn verify_log_finds_deleted_and_inserted_rows() {
     issue(&f.app, 0, 9).await;
     f.app.signed_head().await.unwrap();
     tamper(&f.db_url, "DELETE FROM log_leaves WHERE leaf_index = 4").await;
-    tamper(&f.db_url, "DELETE FROM log_nodes WHERE level = 1 AND idx = 1").await;
+    tamper(
+        &f.db_url,
+        "DELETE FROM log_nodes WHERE level = 1 AND idx = 1",
+    )
+    .await;
     tamper(
         &f.db_url,
         "INSERT INTO log_nodes (level, idx, hash) VALUES (3, 1, 'ab')",
@@ -398,9 +411,7 @@ async fn verify_log_finds_deleted_and_inserted_rows() {
     tamper(&f.db_url, "UPDATE log_state SET size = 7").await;
     let problems = f.app.verify_log().await.unwrap();
     assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("the log holds only 7")),
+        problems.iter().any(|p| p.contains("the log holds only 7")),
         "{problems:?}"
     );
 }

@@ -110,10 +110,11 @@ impl WriteTx {
         subject: &str,
         leaf: &str,
     ) -> Result<u64> {
-        let size: i64 = sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
-            .fetch_one(self.conn())
-            .await?
-            .try_get("size")?;
+        let size: i64 =
+            sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
+                .fetch_one(self.conn())
+                .await?
+                .try_get("size")?;
         let index = from_db(size - 1)?;
         let leaf_hash = cishan_translog::leaf_hash(leaf.as_bytes());
         let wanted = cishan_translog::append_siblings(index);
@@ -124,9 +125,10 @@ impl WriteTx {
             wanted
                 .iter()
                 .map(|id| {
-                    found.get(id).copied().ok_or_else(|| {
-                        proof_error(ProofError::MissingSubtree(*id))
-                    })
+                    found
+                        .get(id)
+                        .copied()
+                        .ok_or_else(|| proof_error(ProofError::MissingSubtree(*id)))
                 })
                 .collect::<Result<Vec<Hash>>>()?
         };
@@ -339,7 +341,9 @@ impl Store {
             .fetch_one(self.reader())
             .await?;
         let top: Option<i64> = row.try_get("top")?;
-        top.map(|t| u32::try_from(t).map_err(|_| StoreError::Corrupt(format!("log node level {t}"))))
-            .transpose()
+        top.map(|t| {
+            u32::try_from(t).map_err(|_| StoreError::Corrupt(format!("log node level {t}")))
+        })
+        .transpose()
     }
 }

@@ -7,7 +7,7 @@
 
 use cishan_store::*;
 use cishan_translog::{
-    leaf_hash, root, verify_consistency, verify_inclusion, verify_head, Hash, LogKey,
+    leaf_hash, root, verify_consistency, verify_head, verify_inclusion, Hash, LogKey,
 };
 use jiff::Timestamp;
 
@@ -75,7 +75,10 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn leaf_text(n: u64) -> String {
-    format!(r#"{{"kind":"test.fact","n":{n},"subject":"thing_{}"}}"#, n % 5)
+    format!(
+        r#"{{"kind":"test.fact","n":{n},"subject":"thing_{}"}}"#,
+        n % 5
+    )
 }
 
 /// Appends leaves `from..to` in transactions of `per_tx` leaves each.
@@ -101,7 +104,9 @@ async fn append(store: &Store, from: u64, to: u64, per_tx: u64) {
 }
 
 fn reference_hashes(size: u64) -> Vec<Hash> {
-    (0..size).map(|n| leaf_hash(leaf_text(n).as_bytes())).collect()
+    (0..size)
+        .map(|n| leaf_hash(leaf_text(n).as_bytes()))
+        .collect()
 }
 
 #[tokio::test]
@@ -295,7 +300,10 @@ async fn concurrent_appends_get_dense_indices_and_a_consistent_tree() {
     all.sort_unstable();
     assert_eq!(all, (0..40).collect::<Vec<u64>>());
     let leaves = db.store.log_leaves_page(0, 100).await.unwrap();
-    let hashes: Vec<Hash> = leaves.iter().map(|l| leaf_hash(l.leaf.as_bytes())).collect();
+    let hashes: Vec<Hash> = leaves
+        .iter()
+        .map(|l| leaf_hash(l.leaf.as_bytes()))
+        .collect();
     assert_eq!(db.store.log_root(40).await.unwrap(), Some(root(&hashes)));
     db.finish().await;
 }

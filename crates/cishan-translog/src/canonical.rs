@@ -78,8 +78,12 @@ mod tests {
     fn agrees_with_serde_json_when_maps_are_sorted() {
         // Without `preserve_order` serde_json sorts keys itself; if this ever fails, a crate in
         // the build enabled that feature, and only the explicit sort above keeps leaves stable.
-        let value = json!({ "z": [1, { "y": 2, "x": -3 }], "m": "中文", "a": { "c": false, "b": null } });
-        assert_eq!(canonical_json(&value), serde_json::to_string(&value).unwrap());
+        let value =
+            json!({ "z": [1, { "y": 2, "x": -3 }], "m": "中文", "a": { "c": false, "b": null } });
+        assert_eq!(
+            canonical_json(&value),
+            serde_json::to_string(&value).unwrap()
+        );
     }
 
     #[test]

@@ -89,7 +89,9 @@ pub enum KeyError {
         path: String,
         source: std::io::Error,
     },
-    #[error("the log key file {path} is damaged: it should hold {SEED_BYTES} bytes, it holds {len}")]
+    #[error(
+        "the log key file {path} is damaged: it should hold {SEED_BYTES} bytes, it holds {len}"
+    )]
     Damaged { path: String, len: usize },
     #[error("not an Ed25519 public key: {0}")]
     BadPublicKey(String),

@@ -26,7 +26,9 @@ pub use merkle::{
     root_nodes, verify_consistency, verify_inclusion, Hash, MemoryTree, NodeId, ProofError,
     SubtreeHashes, MAX_TREE_SIZE,
 };
-pub use receipt::{verify_receipt, verify_receipt_text, Check, ReceiptDocument, VerificationReport};
+pub use receipt::{
+    verify_receipt, verify_receipt_text, Check, ReceiptDocument, VerificationReport,
+};
 
 /// Why a fact cannot become a leaf.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -160,7 +160,10 @@ fn inclusion_ranges(index: u64, size: u64) -> Result<Vec<Range>, ProofError> {
     while hi - lo > 1 {
         let k = split_point(hi - lo);
         if index < lo + k {
-            ranges.push(Range { start: lo + k, end: hi });
+            ranges.push(Range {
+                start: lo + k,
+                end: hi,
+            });
             hi = lo + k;
         } else {
             ranges.push(Range {
@@ -190,7 +193,10 @@ fn consistency_ranges(first: u64, second: u64) -> Result<Vec<Range>, ProofError>
     while m != hi - lo {
         let k = split_point(hi - lo);
         if m <= k {
-            suffix.push(Range { start: lo + k, end: hi });
+            suffix.push(Range {
+                start: lo + k,
+                end: hi,
+            });
             hi = lo + k;
         } else {
             suffix.push(Range {
@@ -500,7 +506,15 @@ mod tests {
 
     #[test]
     fn split_points_are_the_largest_smaller_power_of_two() {
-        let cases = [(2, 1), (3, 2), (4, 2), (5, 4), (8, 4), (9, 8), (1 << 40, 1 << 39)];
+        let cases = [
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 4),
+            (8, 4),
+            (9, 8),
+            (1 << 40, 1 << 39),
+        ];
         for (n, k) in cases {
             assert_eq!(split_point(n), k, "n = {n}");
         }
@@ -513,7 +527,10 @@ mod tests {
             nodes,
             [NodeId::new(2, 0), NodeId::new(1, 2), NodeId::new(0, 6)]
         );
-        assert_eq!(range_nodes(Range { start: 8, end: 16 }), [NodeId::new(3, 1)]);
+        assert_eq!(
+            range_nodes(Range { start: 8, end: 16 }),
+            [NodeId::new(3, 1)]
+        );
         assert!(range_nodes(Range { start: 3, end: 3 }).is_empty());
     }
 

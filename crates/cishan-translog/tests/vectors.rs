@@ -169,7 +169,11 @@ fn roots_match_the_reference_for_every_size() {
     let tree = tree();
     for size in 0..=8 {
         let n = usize::try_from(size).unwrap();
-        assert_eq!(encode_hash(&root(&hashes[..n])), ROOTS[n], "reference, size {size}");
+        assert_eq!(
+            encode_hash(&root(&hashes[..n])),
+            ROOTS[n],
+            "reference, size {size}"
+        );
         assert_eq!(
             encode_hash(&tree.root(size).unwrap()),
             ROOTS[n],

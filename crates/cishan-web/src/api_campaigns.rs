@@ -15,7 +15,7 @@ use cishan_app::donations::{IdempotencyKey, Outcome};
 use cishan_app::exports::{Export, ExportKind, ExportQuery, TaxSummary};
 use cishan_app::AppError;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::error::{
     json_rejection, parse_int_param, parse_year, path_rejection, query_rejection, ApiError,
@@ -261,21 +261,15 @@ pub(crate) async fn convert_card_points(
 // ---------------------------------------------------------------------------------------------
 // Exports
 
-/// Which rows of an export's lists to return; the totals always cover everything.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Which rows of an export's lists to return; the totals always cover everything. Read as
+/// text and parsed field by field, so an error names its field. (Documented inline in each
+/// `#[utoipa::path]`: an `IntoParams` type declared in this module trips the
+/// `unused_qualifications` lint through the macro's expansion.)
+#[derive(Debug, Deserialize)]
 pub(crate) struct ExportParams {
-    /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1)]
     page: Option<String>,
-    /// Rows per list, 1 to 5000 (default 5000).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     per_page: Option<String>,
-    /// First local date of the lists, `YYYY-MM-DD`.
-    #[param(value_type = Option<String>, example = "2026-01-01")]
     from: Option<String>,
-    /// Last local date of the lists (inclusive), `YYYY-MM-DD`.
-    #[param(value_type = Option<String>, example = "2026-12-31")]
     until: Option<String>,
 }
 
@@ -351,7 +345,13 @@ async fn export(
     get,
     path = "/api/v1/exports/organizations/{file}",
     tag = "api",
-    params(("file" = String, Path, description = "`ID.csv` or `ID.json`"), ExportParams),
+    params(
+        ("file" = String, Path, description = "`ID.csv` or `ID.json`"),
+        ("page" = Option<i64>, Query, description = "Page of the lists, from 1"),
+        ("per_page" = Option<i64>, Query, description = "Rows per list, 1 to 5000 (default 5000)"),
+        ("from" = Option<String>, Query, description = "First local date of the lists, `YYYY-MM-DD`"),
+        ("until" = Option<String>, Query, description = "Last local date of the lists (inclusive), `YYYY-MM-DD`"),
+    ),
     responses(
         (status = 200, description = "The export", content(
             (Export = "application/json"),
@@ -376,7 +376,13 @@ pub(crate) async fn export_organization(
     get,
     path = "/api/v1/exports/funds/{file}",
     tag = "api",
-    params(("file" = String, Path, description = "`ID.csv` or `ID.json`"), ExportParams),
+    params(
+        ("file" = String, Path, description = "`ID.csv` or `ID.json`"),
+        ("page" = Option<i64>, Query, description = "Page of the lists, from 1"),
+        ("per_page" = Option<i64>, Query, description = "Rows per list, 1 to 5000 (default 5000)"),
+        ("from" = Option<String>, Query, description = "First local date of the lists, `YYYY-MM-DD`"),
+        ("until" = Option<String>, Query, description = "Last local date of the lists (inclusive), `YYYY-MM-DD`"),
+    ),
     responses(
         (status = 200, description = "The export", content(
             (Export = "application/json"),
@@ -401,7 +407,13 @@ pub(crate) async fn export_fund(
     get,
     path = "/api/v1/exports/projects/{file}",
     tag = "api",
-    params(("file" = String, Path, description = "`ID.csv` or `ID.json`"), ExportParams),
+    params(
+        ("file" = String, Path, description = "`ID.csv` or `ID.json`"),
+        ("page" = Option<i64>, Query, description = "Page of the lists, from 1"),
+        ("per_page" = Option<i64>, Query, description = "Rows per list, 1 to 5000 (default 5000)"),
+        ("from" = Option<String>, Query, description = "First local date of the lists, `YYYY-MM-DD`"),
+        ("until" = Option<String>, Query, description = "Last local date of the lists (inclusive), `YYYY-MM-DD`"),
+    ),
     responses(
         (status = 200, description = "The export", content(
             (Export = "application/json"),
@@ -422,11 +434,9 @@ pub(crate) async fn export_project(
 // ---------------------------------------------------------------------------------------------
 // Tax summaries
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// The year of a tax summary, read as text so a bad value names its field.
+#[derive(Debug, Deserialize)]
 pub(crate) struct TaxYearParams {
-    /// Calendar year in the region's time zone (Asia/Shanghai for Lucheng).
-    #[param(value_type = i16, example = 2026)]
     year: Option<String>,
 }
 
@@ -440,7 +450,7 @@ pub(crate) struct TaxYearParams {
     tag = "api",
     params(
         ("participant_id" = String, Path, description = "The donor (`ptc_…`)"),
-        TaxYearParams,
+        ("year" = i16, Query, description = "Calendar year in the region's time zone (Asia/Shanghai for Lucheng)"),
         ("x-csrf-token" = Option<String>, Header, description = "Required with cookie authentication"),
     ),
     security(("bearer" = []), ("cookie" = [])),

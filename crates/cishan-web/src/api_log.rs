@@ -251,7 +251,9 @@ pub(crate) async fn proof(
         None | Some("") => None,
         Some(t) => Some(parse_count("tree_size", t, "日志树大小")?),
     };
-    Ok(Json(state.app.inclusion_proof(leaf, tree_size).await?.into()))
+    Ok(Json(
+        state.app.inclusion_proof(leaf, tree_size).await?.into(),
+    ))
 }
 
 /// A consistency proof between two tree sizes

@@ -12,10 +12,13 @@
 //! - security headers, body limit, timeout and access log: [`router_with`].
 
 mod api;
+mod api_campaigns;
 mod api_ledger;
+mod api_log;
 mod error;
 mod metrics;
 mod pages;
+mod pages_ledger;
 mod params;
 mod session;
 mod view;
@@ -92,11 +95,11 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
     routes().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
-type Route = (Method, &'static str, MethodRouter<AppState>);
+pub(crate) type Route = (Method, &'static str, MethodRouter<AppState>);
 
 fn routes() -> Vec<Route> {
     use Method as M;
-    vec![
+    let mut routes = vec![
         // Operations.
         (M::GET, "/healthz", routing::get(api::healthz)),
         (M::GET, "/metrics", routing::get(metrics::render)),
@@ -206,7 +209,10 @@ fn routes() -> Vec<Route> {
             "/admin/indicators",
             routing::post(pages::admin_set_actual),
         ),
-    ]
+    ];
+    routes.extend(api_log::routes());
+    routes.extend(api_campaigns::routes());
+    routes
 }
 
 /// Every route of the platform, with the default [`WebOptions`].
@@ -226,6 +232,9 @@ pub fn router_with(app: App, options: WebOptions) -> axum::Router {
         // Routes sharing a path (GET and POST /login) merge into one method router.
         router = router.route(path, method_router);
     }
+    // The ledger's pages (一扫清, receipts, staff forms) bring their own router: the evidence
+    // upload route needs a larger body limit than the rest.
+    let mut router = router.merge(pages_ledger::routes());
     let trace = TraceLayer::new_for_http()
         // The span names the route template, never the raw path or query string, which may
         // carry identifiers of people.

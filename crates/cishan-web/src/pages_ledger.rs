@@ -66,17 +66,17 @@ pub(crate) fn routes() -> Router<AppState> {
             get(donation_form).post(record_donation),
         )
         .route("/admin/donations/{id}", get(donation).post(refund))
-        .route("/admin/allocations/new", get(allocation_form).post(allocate))
+        .route(
+            "/admin/allocations/new",
+            get(allocation_form).post(allocate),
+        )
         .route(
             "/admin/disbursements/new",
             get(disbursement_form)
                 .post(disburse)
                 .layer(DefaultBodyLimit::max(DISBURSEMENT_BODY_BYTES)),
         )
-        .route(
-            "/admin/disbursements/{id}",
-            get(disbursement).post(reverse),
-        )
+        .route("/admin/disbursements/{id}", get(disbursement).post(reverse))
         .route("/admin/pools/new", get(pool_form).post(create_pool))
 }
 
@@ -167,7 +167,11 @@ async fn optional_session(state: &AppState, jar: &CookieJar) -> Result<Option<Se
 
 /// Any signed-in account (every role may record donations and their movements); nobody
 /// signed in goes to the login form and comes back to `back`.
-async fn staff_session(state: &AppState, jar: &CookieJar, back: &str) -> Result<Session, PageError> {
+async fn staff_session(
+    state: &AppState,
+    jar: &CookieJar,
+    back: &str,
+) -> Result<Session, PageError> {
     optional_session(state, jar)
         .await?
         .ok_or_else(|| PageError::Login {
@@ -184,9 +188,8 @@ fn check_csrf(session: &Session, sent: &str) -> Result<(), PageError> {
 
 /// The form's hidden idempotency key, or a message when the page is too old to have one.
 fn form_key(text: &str) -> Result<IdempotencyKey, FormErrors> {
-    IdempotencyKey::parse(text).map_err(|_| {
-        FormErrors::summary("页面已过期，请检查下面的内容后重新提交。".to_owned())
-    })
+    IdempotencyKey::parse(text)
+        .map_err(|_| FormErrors::summary("页面已过期，请检查下面的内容后重新提交。".to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,15 +367,8 @@ fn recipient_kind_label(kind: &str) -> &'static str {
     }
 }
 
-const FORMS: &[(&str, &str)] = &[
-    ("cash", "资金"),
-    ("goods", "物资"),
-    ("service", "服务费用"),
-];
-const PURPOSES: &[(&str, &str)] = &[
-    ("charitable", "慈善活动支出"),
-    ("management", "管理费用"),
-];
+const FORMS: &[(&str, &str)] = &[("cash", "资金"), ("goods", "物资"), ("service", "服务费用")];
+const PURPOSES: &[(&str, &str)] = &[("charitable", "慈善活动支出"), ("management", "管理费用")];
 const RECIPIENT_KINDS: &[(&str, &str)] = &[
     ("household", "受助家庭（家庭编号）"),
     ("participant", "受助个人（人员编号）"),
@@ -562,7 +558,14 @@ struct OrgChoices {
 
 /// Every fund and project of the first [`MAX_CHOICE_ORGS`] organizations.
 struct Catalog {
-    orgs: Vec<(String, Vec<(String, String)>, Vec<(String, String)>)>,
+    orgs: Vec<CatalogOrg>,
+}
+
+/// One organization's funds and projects as (id, name).
+struct CatalogOrg {
+    name: String,
+    funds: Vec<(String, String)>,
+    projects: Vec<(String, String)>,
 }
 
 impl Catalog {
@@ -587,7 +590,11 @@ impl Catalog {
                     (p.id, label)
                 })
                 .collect();
-            orgs.push((org.name, funds, projects));
+            orgs.push(CatalogOrg {
+                name: org.name,
+                funds,
+                projects,
+            });
         }
         Ok(Catalog { orgs })
     }
@@ -620,11 +627,15 @@ impl Catalog {
         };
         self.orgs
             .iter()
-            .map(|(name, f, p)| OrgChoices {
-                name: name.clone(),
-                funds: if funds { make("fund", f) } else { Vec::new() },
+            .map(|o| OrgChoices {
+                name: o.name.clone(),
+                funds: if funds {
+                    make("fund", &o.funds)
+                } else {
+                    Vec::new()
+                },
                 projects: if projects {
-                    make("project", p)
+                    make("project", &o.projects)
                 } else {
                     Vec::new()
                 },
@@ -636,7 +647,7 @@ impl Catalog {
     fn project_name(&self, id: &str) -> Option<&str> {
         self.orgs
             .iter()
-            .flat_map(|(_, _, p)| p)
+            .flat_map(|o| &o.projects)
             .find(|(pid, _)| pid == id)
             .map(|(_, name)| name.as_str())
     }
@@ -644,7 +655,7 @@ impl Catalog {
     fn fund_name(&self, id: &str) -> Option<&str> {
         self.orgs
             .iter()
-            .flat_map(|(_, f, _)| f)
+            .flat_map(|o| &o.funds)
             .find(|(fid, _)| fid == id)
             .map(|(_, name)| name.as_str())
     }
@@ -809,10 +820,7 @@ struct TraceTemplate {
     receipts: Vec<ReceiptLine>,
 }
 
-async fn receipt_lines(
-    state: &AppState,
-    trace: &Trace,
-) -> Result<Vec<ReceiptLine>, PageError> {
+async fn receipt_lines(state: &AppState, trace: &Trace) -> Result<Vec<ReceiptLine>, PageError> {
     let stored = receipt_states(state, &trace.donation.id).await?;
     Ok(trace
         .receipts
@@ -1197,7 +1205,14 @@ pub(crate) async fn donation_form(State(state): State<AppState>, jar: CookieJar)
         channel: "bank_transfer".to_owned(),
         ..DonationForm::default()
     };
-    donation_form_page(&state, &session, StatusCode::OK, form, FormErrors::default()).await
+    donation_form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        form,
+        FormErrors::default(),
+    )
+    .await
 }
 
 /// Record a donation; on success, to its page with the receipt number
@@ -1239,7 +1254,14 @@ pub(crate) async fn record_donation(
         }
     };
     let input = DonationInput {
-        kind: Some(if form.kind == "goods" { "goods" } else { "money" }.to_owned()),
+        kind: Some(
+            if form.kind == "goods" {
+                "goods"
+            } else {
+                "money"
+            }
+            .to_owned(),
+        ),
         amount_fen: amount,
         currency: None,
         fund_id,
@@ -1665,11 +1687,7 @@ pub(crate) async fn allocate(
         amount_fen: amount,
         parts,
     };
-    match state
-        .app
-        .allocate(&session.info.actor, &key, &input)
-        .await
-    {
+    match state.app.allocate(&session.info.actor, &key, &input).await {
         Ok(outcome) => {
             let catalog = Catalog::load(&state).await?;
             let done = AllocationDone {
@@ -1807,7 +1825,14 @@ pub(crate) async fn disbursement_form(State(state): State<AppState>, jar: Cookie
         people_count: "1".to_owned(),
         ..DisbursementForm::default()
     };
-    disbursement_form_page(&state, &session, StatusCode::OK, form, FormErrors::default()).await
+    disbursement_form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        form,
+        FormErrors::default(),
+    )
+    .await
 }
 
 fn multipart_refused(status: StatusCode) -> PageError {
@@ -1955,11 +1980,7 @@ pub(crate) async fn disburse(
         evidence: files,
     };
     let had_files = !input.evidence.is_empty();
-    match state
-        .app
-        .disburse(&session.info.actor, &key, &input)
-        .await
-    {
+    match state.app.disburse(&session.info.actor, &key, &input).await {
         Ok(outcome) => see_other(&format!(
             "/admin/disbursements/{}?saved=1",
             encode_component(&outcome.value.disbursement_id)
@@ -2031,7 +2052,11 @@ const REVERSAL_FIELDS: FieldMap = FieldMap {
 
 fn size_label(bytes: i64) -> String {
     if bytes >= 1024 * 1024 {
-        format!("{}.{} MB", bytes / (1024 * 1024), (bytes % (1024 * 1024)) * 10 / (1024 * 1024))
+        format!(
+            "{}.{} MB",
+            bytes / (1024 * 1024),
+            (bytes % (1024 * 1024)) * 10 / (1024 * 1024)
+        )
     } else if bytes >= 1024 {
         format!("{} KB", (bytes + 1023) / 1024)
     } else {
@@ -2248,7 +2273,11 @@ const POOL_FIELDS: FieldMap = FieldMap {
 };
 
 /// The administrator, or the login form for nobody and 403 for other roles.
-async fn admin_session(state: &AppState, jar: &CookieJar, back: &str) -> Result<Session, PageError> {
+async fn admin_session(
+    state: &AppState,
+    jar: &CookieJar,
+    back: &str,
+) -> Result<Session, PageError> {
     let session = staff_session(state, jar, back).await?;
     session.info.actor.require_admin()?;
     Ok(session)
@@ -2337,7 +2366,11 @@ pub(crate) async fn pool_form(
 /// start of the day after (an inclusive end date).
 fn day_start(state: &AppState, text: &str, next_day: bool) -> Option<String> {
     let date: jiff::civil::Date = text.trim().parse().ok()?;
-    let date = if next_day { date.tomorrow().ok()? } else { date };
+    let date = if next_day {
+        date.tomorrow().ok()?
+    } else {
+        date
+    };
     let tz = jiff::tz::TimeZone::get(&state.app.pack().timezone).ok()?;
     let at = date.to_zoned(tz).ok()?.timestamp();
     Some(at.to_string())
@@ -2375,7 +2408,10 @@ pub(crate) async fn create_pool(
         errors.add("name", "请填写配捐池名称，例如“2026 年九九公益日配捐”。");
     }
     if form.sponsor_participant_id.trim().is_empty() {
-        errors.add("sponsor_participant_id", "请填写配捐方（已登记的银行或企业）的编号。");
+        errors.add(
+            "sponsor_participant_id",
+            "请填写配捐方（已登记的银行或企业）的编号。",
+        );
     }
     let ratio_num = whole_number(&mut errors, "ratio", &form.ratio_num, "配捐比例");
     let ratio_den = whole_number(&mut errors, "ratio", &form.ratio_den, "配捐比例");
@@ -2463,7 +2499,10 @@ mod tests {
             (10_000_000_000, "壹亿元整"),
             (10_001_000_000, "壹亿零壹万元整"),
             (10_000_000_100, "壹亿零壹元整"),
-            (123_456_789_012, "壹拾贰亿叁仟肆佰伍拾陆万柒仟捌佰玖拾元壹角贰分"),
+            (
+                123_456_789_012,
+                "壹拾贰亿叁仟肆佰伍拾陆万柒仟捌佰玖拾元壹角贰分",
+            ),
             (-1_234, "负壹拾贰元叁角肆分"),
         ];
         for (fen, words) in cases {

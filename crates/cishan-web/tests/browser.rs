@@ -2,8 +2,9 @@
 //! ChromeDriver (`chromium-driver`). Built only with `--features browser-test`, which `.ci/run`
 //! enables after installing both packages; the default `cargo test` does not need a browser.
 //!
-//! The walk: open the home page, open the dashboard, log in as the administrator, enter an
-//! indicator's actual value, and see its status change on the dashboard.
+//! The walks: open the home page, open the dashboard, log in as the administrator, enter an
+//! indicator's actual value, and see its status change on the dashboard; and a staff member
+//! records a donation through the form and opens its public trace (一扫清).
 #![cfg(feature = "browser-test")]
 
 use std::net::TcpListener as StdListener;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use cishan_app::{App, Config, Role, SystemClock};
 use cishan_core::region::embedded::lucheng;
+use cishan_store::{format_instant, FundRow, OrganizationRow, ProjectRow};
 use fantoccini::{Client, ClientBuilder, Locator};
 // ChromeDriver listens on plain HTTP on loopback: no TLS stack is needed to talk to it.
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,6 +22,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "chromedriver";
 const ADMIN_PASSWORD: &str = "browser-test-password";
+const STAFF_PASSWORD: &str = "browser-staff-password";
 
 /// Kills ChromeDriver when the test ends, however it ends.
 struct Driver(Child);
@@ -201,6 +204,162 @@ async fn an_administrator_enters_an_actual_and_sees_the_status_change() {
         .await
         .unwrap();
     assert!(row.contains("12"), "the actual is shown: {row}");
+
+    browser.close().await.unwrap();
+}
+
+/// A server with a staff account and one organization, fund and project to give to.
+async fn start_ledger_server() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: format!("sqlite://{}/browser.db", dir.path().display()),
+        data_dir: dir.path().to_owned(),
+    };
+    let app = App::open(&config, lucheng(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let admin = app
+        .create_user(None, "admin", "管理员", ADMIN_PASSWORD, Role::Admin)
+        .await
+        .unwrap();
+    app.create_user(
+        Some(&admin),
+        "staff",
+        "工作人员",
+        STAFF_PASSWORD,
+        Role::Staff,
+    )
+    .await
+    .unwrap();
+    let created = format_instant("2023-01-01T00:00:00Z".parse().unwrap());
+    let mut tx = app.store().begin().await.unwrap();
+    tx.insert(&OrganizationRow {
+        id: "org_b".into(),
+        participant_id: None,
+        name: "鹿城区慈善总会".into(),
+        credit_code: "91330302MA00000011".into(),
+        kind: "foundation".into(),
+        division_code: None,
+        registered_on: "2021-05-01".into(),
+        created_at: created.clone(),
+        is_charity: true,
+        public_fundraising: true,
+        synthetic: true,
+    })
+    .await
+    .unwrap();
+    tx.insert(&FundRow {
+        id: "fund_b".into(),
+        org_id: "org_b".into(),
+        name: "助学基金".into(),
+        created_at: created.clone(),
+    })
+    .await
+    .unwrap();
+    tx.insert(&ProjectRow {
+        id: "prj_b".into(),
+        org_id: "org_b".into(),
+        fund_id: Some("fund_b".into()),
+        name: "爱心助学".into(),
+        summary: "资助困难家庭学生".into(),
+        goal_fen: 1_000_000,
+        state: "fundraising".into(),
+        division_code: None,
+        created_at: created,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(cishan_web::serve(app, listener, std::future::pending()));
+    (base, dir)
+}
+
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("field {css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("element {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_records_a_donation_and_opens_its_trace() {
+    let (base, _dir) = start_ledger_server().await;
+    let (_driver, driver_url) = start_driver().await;
+    let browser = start_browser(&driver_url).await;
+
+    // Not signed in: the donation form sends us to the login form, which brings us back.
+    browser
+        .goto(&format!("{base}/admin/donations/new"))
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+    type_into(&browser, "input[name='username']", "staff").await;
+    type_into(&browser, "input[name='password']", STAFF_PASSWORD).await;
+    click(&browser, "#login-submit").await;
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/admin/donations/new",
+        "back on the donation form"
+    );
+
+    // A walk-in cash donation of ¥1,234.56 to the project, typed the way people type it.
+    type_into(&browser, "#amount", "1,234.56").await;
+    click(&browser, "#target option[value='project:prj_b']").await;
+    type_into(&browser, "#donor_name", "王小明").await;
+    click(&browser, "#channel option[value='cash']").await;
+    click(&browser, "#donation-submit").await;
+
+    let confirmation = browser.current_url().await.unwrap();
+    assert!(
+        confirmation.path().starts_with("/admin/donations/don_"),
+        "to the donation's page, got {confirmation}"
+    );
+    let flash = browser
+        .find(Locator::Id("flash"))
+        .await
+        .expect("a confirmation")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        flash.contains("票据号码"),
+        "the receipt number is shown: {flash}"
+    );
+
+    // Its public trace shows the amount, and the donor only masked.
+    click(&browser, "#trace-link").await;
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/trace/don_"));
+    let amount = browser
+        .find(Locator::Id("trace-amount"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(amount, "¥1,234.56");
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("爱心助学"), "the project is named");
+    assert!(!page.contains("王小明"), "the donor's name is masked");
 
     browser.close().await.unwrap();
 }

@@ -67,7 +67,11 @@ fn a_genuine_receipt_verifies_with_either_key_format() {
         "algorithm": "ed25519", "public_key": key.public_key_base64(), "key_id": key.key_id()
     });
     let json_key = write(dir.path(), "key.json", &served.to_string());
-    let bare_key = write(dir.path(), "key.txt", &format!("{}\n", key.public_key_base64()));
+    let bare_key = write(
+        dir.path(),
+        "key.txt",
+        &format!("{}\n", key.public_key_base64()),
+    );
     for key_file in [&json_key, &bare_key] {
         let (ok, out) = verify(&receipt, key_file);
         assert!(ok, "{out}");

@@ -3,6 +3,7 @@
 
 mod api;
 mod common;
+mod ledger_api;
 mod ledger_pages;
 mod ops;
 mod pages;

@@ -1,0 +1,177 @@
+//! The donation ledger's JSON contract over real HTTP: idempotent donations and refunds,
+//! the trace, the receipt document with its proof, and the error envelope.
+
+use serde_json::{json, Value};
+
+use crate::common::TestApp;
+
+async fn post(
+    t: &TestApp,
+    token: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (u16, Value, bool) {
+    let mut req = t.client().post(t.url(path)).bearer_auth(token).json(body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let replayed = res.headers().get("idempotent-replayed").is_some();
+    (status, res.json().await.unwrap(), replayed)
+}
+
+fn donation(amount_fen: i64) -> Value {
+    json!({ "amount_fen": amount_fen, "fund_id": "fund_1", "channel": "online",
+            "payment_ref": "WX20231201000001", "donor_name": "王小测" })
+}
+
+#[tokio::test]
+async fn a_donation_is_recorded_once_however_often_it_is_sent() {
+    let t = TestApp::start().await;
+    t.seed().await;
+    let token = t.admin_token().await;
+    let (status, first, replayed) = post(
+        &t,
+        &token,
+        "/api/v1/donations",
+        Some("key-1"),
+        &donation(50_000),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    assert!(!replayed);
+    let (status, again, replayed) = post(
+        &t,
+        &token,
+        "/api/v1/donations",
+        Some("key-1"),
+        &donation(50_000),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(replayed);
+    assert_eq!(again, first);
+    let (status, body, _) = post(
+        &t,
+        &token,
+        "/api/v1/donations",
+        Some("key-1"),
+        &donation(60_000),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "idempotency.key_reused");
+    let (status, body, _) = post(&t, &token, "/api/v1/donations", None, &donation(1)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "Idempotency-Key");
+    assert_eq!(
+        t.app.store().count_rows("donations").await.unwrap(),
+        3,
+        "2 seeded + 1"
+    );
+
+    // Without a session nothing is recorded.
+    let res = t
+        .client()
+        .post(t.url("/api/v1/donations"))
+        .header("Idempotency-Key", "anon")
+        .json(&donation(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+
+    // The trace is public and masks the donor.
+    let id = first["donation_id"].as_str().unwrap();
+    let (status, trace) = t.get_json(&format!("/api/v1/donations/{id}/trace")).await;
+    assert_eq!(status, 200);
+    assert_eq!(trace["donation"]["donor"], "王*测");
+    assert_eq!(trace["remaining_fen"], 50_000);
+    assert!(!trace.to_string().contains("王小测"));
+
+    // The receipt document carries the leaf, a signed head and the inclusion proof.
+    let number = first["receipt_number"].as_str().unwrap();
+    let (status, doc) = t.get_json(&format!("/api/v1/receipts/{number}")).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["receipt"]["amount_fen"], 50_000);
+    assert_eq!(doc["receipt"]["payer"], "王*测");
+    assert!(doc["leaf"].as_str().unwrap().contains(number));
+    assert!(doc["tree_head"]["signature"].as_str().is_some());
+    let (status, key) = t.get_json("/api/v1/log/key").await;
+    assert_eq!(status, 200);
+    assert_eq!(key["algorithm"], "ed25519");
+
+    // A refund of more than the donation is refused; a partial one reissues the receipt.
+    let (status, body, _) = post(
+        &t,
+        &token,
+        &format!("/api/v1/donations/{id}/refunds"),
+        Some("r-1"),
+        &json!({ "amount_fen": 50_001, "reason": "捐赠人要求" }),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body, _) = post(
+        &t,
+        &token,
+        &format!("/api/v1/donations/{id}/refunds"),
+        Some("r-2"),
+        &json!({ "amount_fen": 10_000, "reason": "捐赠人要求" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["net_fen"], 40_000);
+    let (_, doc) = t.get_json(&format!("/api/v1/receipts/{number}")).await;
+    assert_eq!(doc["status"], "voided");
+}
+
+#[tokio::test]
+async fn bad_donations_get_a_chinese_message_naming_the_field() {
+    let t = TestApp::start().await;
+    t.seed().await;
+    let token = t.admin_token().await;
+    let cases = [
+        (
+            json!({ "amount_fen": -5, "fund_id": "fund_1", "channel": "cash" }),
+            "amount_fen",
+        ),
+        (json!({ "amount_fen": 100, "channel": "cash" }), "fund_id"),
+        (
+            json!({ "amount_fen": 100, "fund_id": "fund_1", "channel": "wire" }),
+            "channel",
+        ),
+        (
+            json!({ "amount_fen": 100, "fund_id": "nope", "channel": "cash" }),
+            "fund_id",
+        ),
+    ];
+    for (i, (body, field)) in cases.iter().enumerate() {
+        let (status, res, _) = post(
+            &t,
+            &token,
+            "/api/v1/donations",
+            Some(&format!("bad-{i}")),
+            body,
+        )
+        .await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["error"]["field"], *field, "{res}");
+        let message = res["error"]["message"].as_str().unwrap();
+        assert!(message
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
+    }
+    // A float amount is refused by the JSON reader, not rounded.
+    let (status, _, _) = post(
+        &t,
+        &token,
+        "/api/v1/donations",
+        Some("float"),
+        &json!({ "amount_fen": 100.5, "fund_id": "fund_1", "channel": "cash" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(t.app.store().count_rows("donations").await.unwrap(), 2);
+}
