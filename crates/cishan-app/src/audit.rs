@@ -35,8 +35,8 @@ impl App {
                 logged_receipts += 1;
                 let value: serde_json::Value =
                     serde_json::from_str(&leaf.leaf).map_err(AppError::internal)?;
-                let logged: ReceiptFact = serde_json::from_value(value["receipt"].clone())
-                    .map_err(AppError::internal)?;
+                let logged: ReceiptFact =
+                    serde_json::from_value(value["receipt"].clone()).map_err(AppError::internal)?;
                 match self.current_fact(&leaf.subject).await? {
                     None => problems.push(format!(
                         "receipt {}: in the log (leaf {}) but not in the database",

@@ -341,7 +341,13 @@ impl App {
             "goods" => {
                 row.goods_item = Some(
                     text_field("goods_item", input.goods_item.as_deref(), "物品名称")?.ok_or_else(
-                        || AppError::invalid("goods_item", "donation.goods_item_missing", "请填写捐赠物品的名称。"),
+                        || {
+                            AppError::invalid(
+                                "goods_item",
+                                "donation.goods_item_missing",
+                                "请填写捐赠物品的名称。",
+                            )
+                        },
                     )?,
                 );
                 let quantity = input.goods_quantity.unwrap_or(0);
@@ -355,12 +361,24 @@ impl App {
                 row.goods_quantity = Some(quantity);
                 row.goods_unit = Some(
                     text_field("goods_unit", input.goods_unit.as_deref(), "计量单位")?.ok_or_else(
-                        || AppError::invalid("goods_unit", "donation.goods_unit_missing", "请填写计量单位，例如“箱”“件”。"),
+                        || {
+                            AppError::invalid(
+                                "goods_unit",
+                                "donation.goods_unit_missing",
+                                "请填写计量单位，例如“箱”“件”。",
+                            )
+                        },
                     )?,
                 );
                 row.valued_by = Some(
                     text_field("valued_by", input.valued_by.as_deref(), "估价人")?.ok_or_else(
-                        || AppError::invalid("valued_by", "donation.valued_by_missing", "物资捐赠必须写明由谁估价（估价人或评估机构）。"),
+                        || {
+                            AppError::invalid(
+                                "valued_by",
+                                "donation.valued_by_missing",
+                                "物资捐赠必须写明由谁估价（估价人或评估机构）。",
+                            )
+                        },
                     )?,
                 );
             }
@@ -425,13 +443,20 @@ impl App {
         }
         let mut row = valid.row.clone();
         let (holder_kind, holder_id) = holder_of(&row);
-        let org = tx.holder_org(holder_kind, &holder_id).await?.ok_or_else(|| {
-            AppError::invalid(
-                if holder_kind == "fund" { "fund_id" } else { "project_id" },
-                "donation.target_unknown",
-                format!("找不到编号为 `{holder_id}` 的{}。", holder_zh(holder_kind)),
-            )
-        })?;
+        let org = tx
+            .holder_org(holder_kind, &holder_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::invalid(
+                    if holder_kind == "fund" {
+                        "fund_id"
+                    } else {
+                        "project_id"
+                    },
+                    "donation.target_unknown",
+                    format!("找不到编号为 `{holder_id}` 的{}。", holder_zh(holder_kind)),
+                )
+            })?;
         if holder_kind == "project" {
             let (_, state) = tx.project_state(&holder_id).await?.unwrap_or_default();
             if state == "closed" {
@@ -463,7 +488,16 @@ impl App {
             match_donation_id: matched.as_ref().map(|m| m.0.clone()),
             match_fen: matched.map(|m| m.1).unwrap_or(0),
         };
-        save_replay(tx, "donation", key, hash, 201, &recorded, self.clock().now()).await?;
+        save_replay(
+            tx,
+            "donation",
+            key,
+            hash,
+            201,
+            &recorded,
+            self.clock().now(),
+        )
+        .await?;
         Ok(Outcome {
             value: recorded,
             replayed: false,
@@ -626,7 +660,9 @@ impl App {
             return Ok((name, code));
         }
         Ok((
-            row.donor_name.clone().unwrap_or_else(|| ANONYMOUS_ZH.to_owned()),
+            row.donor_name
+                .clone()
+                .unwrap_or_else(|| ANONYMOUS_ZH.to_owned()),
             None,
         ))
     }
@@ -637,7 +673,11 @@ impl App {
             return Ok(ANONYMOUS_ZH.to_owned());
         }
         let (name, code) = self.payer_of(row).await?;
-        Ok(if code.is_some() { name } else { mask_name(&name) })
+        Ok(if code.is_some() {
+            name
+        } else {
+            mask_name(&name)
+        })
     }
 
     pub(crate) async fn donation_view(&self, row: &DonationRow) -> Result<DonationView> {
@@ -797,7 +837,16 @@ impl App {
         let refunded = self
             .refund_in(&mut tx, actor, donation_id, input.amount_fen, &reason, true)
             .await?;
-        save_replay(&mut tx, &scope, key, &hash, 201, &refunded, self.clock().now()).await?;
+        save_replay(
+            &mut tx,
+            &scope,
+            key,
+            &hash,
+            201,
+            &refunded,
+            self.clock().now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Outcome {
             value: refunded,
@@ -1125,7 +1174,16 @@ impl App {
             batch_id,
             allocations: rows,
         };
-        save_replay(&mut tx, "allocation", key, &hash, 201, &recorded, self.clock().now()).await?;
+        save_replay(
+            &mut tx,
+            "allocation",
+            key,
+            &hash,
+            201,
+            &recorded,
+            self.clock().now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Outcome {
             value: recorded,
@@ -1296,16 +1354,13 @@ impl App {
         if let Some(done) = replay(&mut tx, "disbursement", key, &hash).await? {
             return Ok(done);
         }
-        let (project_org, _) = tx
-            .project_state(&row.project_id)
-            .await?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "project_id",
-                    "disbursement.project_unknown",
-                    format!("找不到编号为 `{}` 的项目。", row.project_id),
-                )
-            })?;
+        let (project_org, _) = tx.project_state(&row.project_id).await?.ok_or_else(|| {
+            AppError::invalid(
+                "project_id",
+                "disbursement.project_unknown",
+                format!("找不到编号为 `{}` 的项目。", row.project_id),
+            )
+        })?;
         if let Some(h) = &row.household_id {
             if !tx.exists("households", h).await? {
                 return Err(AppError::invalid(
@@ -1607,7 +1662,9 @@ impl App {
                     amount_fen: f.amount_fen,
                     on: self.local_date(&f.at),
                 }),
-                "disbursement" => *by_disbursement.entry(f.ref_id.clone()).or_default() += f.amount_fen,
+                "disbursement" => {
+                    *by_disbursement.entry(f.ref_id.clone()).or_default() += f.amount_fen
+                }
                 "disbursement_reversed" => {
                     *by_disbursement.entry(f.ref_id.clone()).or_default() -= f.amount_fen
                 }
@@ -1631,7 +1688,10 @@ impl App {
                 evidence_sha256: d.evidence.iter().map(|e| e.sha256.clone()).collect(),
             });
         }
-        disbursements.sort_by(|a, b| a.on.cmp(&b.on).then(a.disbursement_id.cmp(&b.disbursement_id)));
+        disbursements.sort_by(|a, b| {
+            a.on.cmp(&b.on)
+                .then(a.disbursement_id.cmp(&b.disbursement_id))
+        });
         let remaining: Vec<TraceRemainder> = self
             .store()
             .lots_of_donation(donation_id)
@@ -1663,26 +1723,6 @@ impl App {
             disbursed_fen,
             remaining_fen,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_visible_ascii_of_bounded_length() {
-        assert!(IdempotencyKey::parse("3f2c-01").is_ok());
-        assert!(IdempotencyKey::parse("").is_err());
-        assert!(IdempotencyKey::parse("有中文").is_err());
-        assert!(IdempotencyKey::parse("a b").is_err());
-        assert!(IdempotencyKey::parse(&"k".repeat(201)).is_err());
-    }
-
-    #[test]
-    fn transfers_balance() {
-        let t = transfer("x", "a", "b", 500, "t");
-        assert_eq!(t[0].amount_fen + t[1].amount_fen, 0);
     }
 }
 
@@ -1721,5 +1761,25 @@ impl App {
             "tree_head": head,
             "inclusion_proof": proof,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_visible_ascii_of_bounded_length() {
+        assert!(IdempotencyKey::parse("3f2c-01").is_ok());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("有中文").is_err());
+        assert!(IdempotencyKey::parse("a b").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn transfers_balance() {
+        let t = transfer("x", "a", "b", 500, "t");
+        assert_eq!(t[0].amount_fen + t[1].amount_fen, 0);
     }
 }

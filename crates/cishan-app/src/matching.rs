@@ -95,7 +95,10 @@ impl App {
             })?;
         let now = self.clock().now();
         let row = MatchPoolRow {
-            id: format!("pool_{}", &self.vault().digest(&format!("{now}{}", input.name))[..12]),
+            id: format!(
+                "pool_{}",
+                &self.vault().digest(&format!("{now}{}", input.name))[..12]
+            ),
             name: input.name.trim().to_owned(),
             sponsor_participant_id: Some(input.sponsor_participant_id.clone()),
             sponsor_name,

@@ -165,6 +165,11 @@ impl App {
     /// `{"kind":"receipt.issued","receipt":{…}}`. `fact` must be an object without its own
     /// `kind`, and must hold only masked names (it is public forever). `subject` (e.g. the
     /// receipt number) is stored beside the leaf to find it again; it is not part of the leaf.
+    ///
+    /// Appending locks the `log_state` row until commit. Call this after the transaction has
+    /// taken the journal head (money-moving transactions take it first, with
+    /// `WriteTx::lock_writes`), so every transaction takes the two locks in the same order and
+    /// two appenders on PostgreSQL cannot deadlock.
     pub async fn append_public_fact(
         &self,
         tx: &mut WriteTx,

@@ -67,9 +67,9 @@ impl DonationWriter {
             .send(job)
             .await
             .map_err(|_| AppError::internal(std::io::Error::other("donation writer stopped")))?;
-        answer
-            .await
-            .map_err(|_| AppError::internal(std::io::Error::other("donation writer dropped a request")))?
+        answer.await.map_err(|_| {
+            AppError::internal(std::io::Error::other("donation writer dropped a request"))
+        })?
     }
 }
 

@@ -12,7 +12,9 @@ use cishan_app::donations::{
 use cishan_app::matching::MatchPoolInput;
 use cishan_app::{Actor, App, Config, ErrorKind, FixedClock, Role};
 use cishan_core::region::embedded::lucheng;
-use cishan_store::{format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow};
+use cishan_store::{
+    format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
+};
 use proptest::prelude::*;
 
 struct Fixture {
@@ -35,7 +37,13 @@ async fn fixture() -> Fixture {
     };
     let app = App::open(&config, lucheng(), clock).await.unwrap();
     let actor = app
-        .create_user(None, "staff", "工作人员", "correct horse battery", Role::Admin)
+        .create_user(
+            None,
+            "staff",
+            "工作人员",
+            "correct horse battery",
+            Role::Admin,
+        )
         .await
         .unwrap();
     let at = format_instant("2023-01-01T00:00:00Z".parse().unwrap());
@@ -457,7 +465,11 @@ async fn receipt_numbers_run_without_gaps_per_organization_and_year() {
     for i in 0..5 {
         let r = f
             .app
-            .record_donation(&f.actor, &key(&format!("n{i}")), &money(100, Some(FUND), None))
+            .record_donation(
+                &f.actor,
+                &key(&format!("n{i}")),
+                &money(100, Some(FUND), None),
+            )
             .await
             .unwrap()
             .value;
@@ -467,7 +479,10 @@ async fn receipt_numbers_run_without_gaps_per_organization_and_year() {
         .iter()
         .map(|n| n.rsplit('-').next().unwrap().to_owned())
         .collect();
-    assert_eq!(seqs, ["0000001", "0000002", "0000003", "0000004", "0000005"]);
+    assert_eq!(
+        seqs,
+        ["0000001", "0000002", "0000003", "0000004", "0000005"]
+    );
     assert!(numbers[0].starts_with("2023-"));
 }
 
@@ -522,10 +537,14 @@ async fn simultaneous_donations_never_overshoot_the_pool_and_a_refund_returns_th
             let app = f.app.clone();
             let actor = f.actor.clone();
             tokio::spawn(async move {
-                app.record_donation(&actor, &key(&format!("m{i}")), &money(3_000, None, Some(P1)))
-                    .await
-                    .unwrap()
-                    .value
+                app.record_donation(
+                    &actor,
+                    &key(&format!("m{i}")),
+                    &money(3_000, None, Some(P1)),
+                )
+                .await
+                .unwrap()
+                .value
             })
         })
         .collect();
@@ -654,7 +673,10 @@ async fn verification_finds_a_receipt_or_donation_edited_in_the_database() {
 
     tamper(
         &f,
-        &format!("UPDATE receipts SET amount_fen = 1000000 WHERE number = '{}'", r.receipt_number),
+        &format!(
+            "UPDATE receipts SET amount_fen = 1000000 WHERE number = '{}'",
+            r.receipt_number
+        ),
     )
     .await;
     let problems = f.app.verify_ledger().await.unwrap();
@@ -665,9 +687,15 @@ async fn verification_finds_a_receipt_or_donation_edited_in_the_database() {
 
     tamper(
         &f,
-        &format!("UPDATE donations SET amount_fen = 1 WHERE id = '{}'", r.donation_id),
+        &format!(
+            "UPDATE donations SET amount_fen = 1 WHERE id = '{}'",
+            r.donation_id
+        ),
     )
     .await;
     let problems = f.app.verify_ledger().await.unwrap();
-    assert!(problems.iter().any(|p| p.contains(&r.donation_id)), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains(&r.donation_id)),
+        "{problems:?}"
+    );
 }

@@ -150,7 +150,10 @@ mod tests {
         // 1000 × (1/6, 2/6, 3/6) = 166.67, 333.33, 500: the one spare fen goes to the first.
         assert_eq!(split_by_weights(1000, &[1, 2, 3]), Ok(vec![167, 333, 500]));
         assert_eq!(split_by_weights(5, &[]), Err(SplitError::NoParts));
-        assert_eq!(split_by_weights(5, &[1, 0]), Err(SplitError::WeightNotPositive));
+        assert_eq!(
+            split_by_weights(5, &[1, 0]),
+            Err(SplitError::WeightNotPositive)
+        );
     }
 
     #[test]
@@ -205,6 +208,9 @@ mod tests {
     const PROJECTS: usize = 3;
     const FUND: usize = usize::MAX;
 
+    /// A disbursement in the model: its project, what it took from each donation, reversed.
+    type ModelDisbursement = (usize, Vec<(usize, i64)>, bool);
+
     #[derive(Debug, Default)]
     struct Model {
         amounts: Vec<i64>,
@@ -214,7 +220,7 @@ mod tests {
         /// order within a holder because donations are numbered in arrival order.
         lots: BTreeMap<(usize, usize), i64>,
         /// disbursement → (project, [(donation, amount)]), reversed flag.
-        disbursements: Vec<(usize, Vec<(usize, i64)>, bool)>,
+        disbursements: Vec<ModelDisbursement>,
         project_total_in: [i64; PROJECTS],
     }
 

@@ -112,7 +112,8 @@ pub struct IdempotentResponse {
     pub response: String,
 }
 
-pub(crate) const DONATION_COLUMNS: &str = "id, donor_participant_id, amount_fen, currency, fund_id, project_id, \
+pub(crate) const DONATION_COLUMNS: &str =
+    "id, donor_participant_id, amount_fen, currency, fund_id, project_id, \
     received_at, org_id, kind, channel, payment_ref, donor_name, goods_item, goods_quantity, \
     goods_unit, valued_by, refunded_fen, matched_donation_id, pool_id, campaign_id, \
     campaign_unit_id, recorded_by, anonymous";
@@ -641,26 +642,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn column_lists_match_row_types() {
-        use super::*;
-        assert_eq!(
-            DONATION_COLUMNS.split(", ").count(),
-            <crate::DonationRow as BulkRow>::COLUMNS.len()
-        );
-        assert_eq!(
-            DISBURSEMENT_COLUMNS.split(", ").count(),
-            <crate::DisbursementRow as BulkRow>::COLUMNS.len()
-        );
-        assert_eq!(
-            RECEIPT_COLUMNS.split(", ").count(),
-            ReceiptRow::COLUMNS.len()
-        );
-    }
-}
-
 /// Tables whose rows tests and reports may count.
 const COUNTABLE: &[&str] = &[
     "journal",
@@ -701,5 +682,25 @@ impl WriteTx {
         };
         let row = sqlx::query(sql).bind(id).fetch_one(self.conn()).await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn column_lists_match_row_types() {
+        use super::*;
+        assert_eq!(
+            DONATION_COLUMNS.split(", ").count(),
+            <crate::DonationRow as BulkRow>::COLUMNS.len()
+        );
+        assert_eq!(
+            DISBURSEMENT_COLUMNS.split(", ").count(),
+            <crate::DisbursementRow as BulkRow>::COLUMNS.len()
+        );
+        assert_eq!(
+            RECEIPT_COLUMNS.split(", ").count(),
+            ReceiptRow::COLUMNS.len()
+        );
     }
 }

@@ -132,11 +132,14 @@ fn check_leaf(document: &ReceiptDocument) -> Check {
             "日志叶子中没有收据",
             "the log leaf holds no \"receipt\"",
         ),
-        Some(logged) if logged == &document.receipt => pass(
-            name,
-            "日志叶子记载的正是这张收据",
-            "the log leaf records exactly this receipt",
-        ),
+        Some(logged) if logged == &document.receipt => {
+            let kind = leaf.get("kind").and_then(Value::as_str).unwrap_or("?");
+            pass(
+                name,
+                &format!("日志叶子（{kind}）记载的正是这张收据"),
+                &format!("the log leaf ({kind}) records exactly this receipt"),
+            )
+        }
         Some(logged) => {
             let fields = differing_fields(logged, &document.receipt).join(", ");
             fail(

@@ -234,7 +234,7 @@ pub fn router_with(app: App, options: WebOptions) -> axum::Router {
     }
     // The ledger's pages (一扫清, receipts, staff forms) bring their own router: the evidence
     // upload route needs a larger body limit than the rest.
-    let mut router = router.merge(pages_ledger::routes());
+    let router = router.merge(pages_ledger::routes());
     let trace = TraceLayer::new_for_http()
         // The span names the route template, never the raw path or query string, which may
         // carry identifiers of people.

@@ -782,16 +782,22 @@ struct Shares {
 }
 
 fn shares(disbursed: i64, remaining: i64, refunded: i64) -> Option<Shares> {
-    let total = i128::from(disbursed) + i128::from(remaining) + i128::from(refunded);
-    if total <= 0 || disbursed < 0 || remaining < 0 || refunded < 0 {
+    if disbursed < 0 || remaining < 0 || refunded < 0 {
         return None;
     }
-    let part = |x: i64| i64::try_from(i128::from(x) * 1000 / total).unwrap_or(0);
-    let (d, r) = (part(disbursed), part(remaining));
+    let total = i128::from(disbursed) + i128::from(remaining) + i128::from(refunded);
+    if total == 0 {
+        return None;
+    }
+    // Rounding the running total, not each part, keeps an empty part at width 0 and the sum at
+    // exactly 1000.
+    let upto = |x: i128| i64::try_from(x * 1000 / total).unwrap_or(0);
+    let first = upto(i128::from(disbursed));
+    let second = upto(i128::from(disbursed) + i128::from(remaining));
     Some(Shares {
-        disbursed: d,
-        remaining: r,
-        refunded: 1000 - d - r,
+        disbursed: first,
+        remaining: second - first,
+        refunded: 1000 - second,
     })
 }
 
@@ -2518,7 +2524,9 @@ mod tests {
         let s = shares(1, 1, 1).unwrap();
         assert_eq!(s.disbursed + s.remaining + s.refunded, 1000);
         let s = shares(50_000, 73_456, 0).unwrap();
-        assert_eq!((s.disbursed, s.remaining, s.refunded), (405, 594, 1));
+        assert_eq!((s.disbursed, s.remaining, s.refunded), (405, 595, 0));
+        let s = shares(0, 1, 999_999).unwrap();
+        assert_eq!((s.disbursed, s.remaining, s.refunded), (0, 0, 1000));
         assert!(shares(0, 0, 0).is_none());
     }
 
