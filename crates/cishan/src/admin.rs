@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use cishan_store::Store;
 
-use crate::{check_db_url, open_app, redact_url, DbArgs, RoleArg, UserAddArgs};
+use crate::{check_db_url, open_app, redact_url, DbArgs, RoleArg, UserAddArgs, VerifyArgs};
 
 /// Connects without migrating or touching keys.
 async fn connect(args: &DbArgs) -> anyhow::Result<Store> {
@@ -70,9 +70,18 @@ fn require_existing(db: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn verify(args: DbArgs) -> anyhow::Result<ExitCode> {
-    require_existing(&args.db)?;
-    let store = connect(&args).await?;
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(receipt), Some(key)) = (&args.receipt, &args.key) {
+        let ok = crate::verify_receipt::run(receipt, key)?;
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let db = &args.app.db;
+    require_existing(&db.db)?;
+    let store = connect(db).await?;
     let report = store.verify_journal().await.context(
         "cannot read the journal (is this a cishan database? run `cishan migrate` first)",
     )?;
@@ -81,28 +90,52 @@ pub async fn verify(args: DbArgs) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
         "日志 journal of {}: {} entries, head {}",
-        redact_url(&args.db),
+        redact_url(&db.db),
         report.entries,
         report.head_hash
     )?;
+    let mut broken = false;
     if report.is_intact() {
         writeln!(
             out,
             "完好 intact: every entry matches its hash and links to the one before"
         )?;
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(
-        out,
-        "已损坏 BROKEN: {} problem(s) found",
-        report.problems.len()
-    )?;
-    for problem in &report.problems {
-        writeln!(out, "  - {problem}")?;
+    } else {
+        broken = true;
+        writeln!(
+            out,
+            "已损坏 BROKEN: {} problem(s) found",
+            report.problems.len()
+        )?;
+        for problem in &report.problems {
+            writeln!(out, "  - {problem}")?;
+        }
     }
     out.flush()?;
-    Ok(ExitCode::FAILURE)
+    drop(out);
+    // The transparency log and the ledger need the platform's keys (the log's public key).
+    let app = open_app(&args.app).await?;
+    let log = app.verify_log().await.context("cannot read the transparency log")?;
+    let ledger = app.verify_ledger().await.context("cannot read the ledger")?;
+    app.close().await;
+    let mut out = std::io::stdout().lock();
+    for (name, problems) in [("公开日志 transparency log", log), ("账本 ledger", ledger)] {
+        if problems.is_empty() {
+            writeln!(out, "{name}: 完好 intact")?;
+        } else {
+            broken = true;
+            writeln!(out, "{name}: 已损坏 BROKEN, {} problem(s)", problems.len())?;
+            for problem in &problems {
+                writeln!(out, "  - {problem}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The file path of a `sqlite:` URL.

@@ -9,6 +9,7 @@ mod admin;
 mod bench;
 mod demo;
 mod serve;
+mod verify_receipt;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,8 +46,9 @@ enum Command {
     Demo(DemoArgs),
     /// Apply pending database migrations.
     Migrate(DbArgs),
-    /// Check the journal's hash chain; exits with 1 when it is broken.
-    Verify(DbArgs),
+    /// Check the journal's hash chain, the transparency log and the ledger against the database
+    /// (or, with --receipt and --key, one receipt offline); exits with 1 when anything is wrong.
+    Verify(VerifyArgs),
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -61,6 +63,20 @@ struct DbArgs {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/NAME.
     #[arg(long, env = "CISHAN_DB", default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
+}
+
+/// What `verify` checks: the whole database, or one receipt document offline.
+#[derive(Debug, Clone, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// A receipt document saved from GET /api/v1/receipts/{number}: checked offline against
+    /// --key, without any database.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    receipt: Option<PathBuf>,
+    /// The platform's public key, saved from GET /api/v1/log/key (or its bare base64).
+    #[arg(long, value_name = "FILE", requires = "receipt")]
+    key: Option<PathBuf>,
 }
 
 /// What opening the application needs: database, keys and region pack.

@@ -191,11 +191,16 @@ async fn demo_verifies_and_tampering_is_named() {
         text(&other.stderr)
     );
 
-    // Verify runs from anywhere, without the keys.
+    // Verify runs from anywhere, given the data directory (the log's public key is there).
     let elsewhere = tempfile::tempdir().unwrap();
-    let verify = run(cishan(elsewhere.path()).args(["verify", "--db", &db_url(dir.path())]));
+    let data_dir = dir.path().join("data").display().to_string();
+    let verify_args = ["verify", "--db", &db_url(dir.path()), "--data-dir", &data_dir];
+    let verify = run(cishan(elsewhere.path()).args(verify_args));
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
-    assert!(text(&verify.stdout).contains("intact"));
+    let report = text(&verify.stdout);
+    assert!(report.contains("journal"), "{report}");
+    assert!(report.contains("transparency log: 完好 intact"), "{report}");
+    assert!(report.contains("ledger: 完好 intact"), "{report}");
     assert!(!elsewhere.path().join("cishan-data").exists());
 
     let mut conn = sqlx::SqliteConnection::connect(&db_url(dir.path()))
@@ -207,7 +212,7 @@ async fn demo_verifies_and_tampering_is_named() {
         .unwrap();
     conn.close().await.unwrap();
 
-    let verify = run(cishan(elsewhere.path()).args(["verify", "--db", &db_url(dir.path())]));
+    let verify = run(cishan(elsewhere.path()).args(verify_args));
     assert_eq!(verify.status.code(), Some(1));
     let report = text(&verify.stdout);
     assert!(report.contains("BROKEN"), "{report}");
