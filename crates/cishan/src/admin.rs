@@ -115,8 +115,14 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     drop(out);
     // The transparency log and the ledger need the platform's keys (the log's public key).
     let app = open_app(&args.app).await?;
-    let log = app.verify_log().await.context("cannot read the transparency log")?;
-    let ledger = app.verify_ledger().await.context("cannot read the ledger")?;
+    let log = app
+        .verify_log()
+        .await
+        .context("cannot read the transparency log")?;
+    let ledger = app
+        .verify_ledger()
+        .await
+        .context("cannot read the ledger")?;
     app.close().await;
     let mut out = std::io::stdout().lock();
     for (name, problems) in [("公开日志 transparency log", log), ("账本 ledger", ledger)] {

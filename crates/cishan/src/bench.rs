@@ -282,7 +282,12 @@ async fn seed_holders(app: &App, projects: u64) -> anyhow::Result<()> {
         })
         .collect();
     tx.insert_all(&rows).await?;
-    note(&mut tx, "bench.seeded", serde_json::json!({ "projects": projects })).await?;
+    note(
+        &mut tx,
+        "bench.seeded",
+        serde_json::json!({ "projects": projects }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -681,8 +686,7 @@ async fn trace_in(app: &App, db: &BenchDb, args: &TraceArgs) -> anyhow::Result<(
         }
         // Pay out 90% of what the project raised in equal parts, oldest lots first.
         let raised: i64 = held.iter().sum();
-        let share = disbursement_target / projects
-            + u64::from(p < disbursement_target % projects);
+        let share = disbursement_target / projects + u64::from(p < disbursement_target % projects);
         let parts = i64::try_from(share.max(1))?;
         let to_pay = raised - raised / 10;
         let mut lot = 0_usize;

@@ -194,7 +194,13 @@ async fn demo_verifies_and_tampering_is_named() {
     // Verify runs from anywhere, given the data directory (the log's public key is there).
     let elsewhere = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data").display().to_string();
-    let verify_args = ["verify", "--db", &db_url(dir.path()), "--data-dir", &data_dir];
+    let verify_args = [
+        "verify",
+        "--db",
+        &db_url(dir.path()),
+        "--data-dir",
+        &data_dir,
+    ];
     let verify = run(cishan(elsewhere.path()).args(verify_args));
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
     let report = text(&verify.stdout);
@@ -401,4 +407,94 @@ fn mistakes_get_clear_errors() {
     let stderr = text(&in_use.stderr);
     assert!(stderr.contains("already in use"), "{stderr}");
     assert!(stderr.contains("--bind"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_downloaded_receipt_verifies_offline_and_an_edited_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(cishan(dir.path()).args([
+        "demo",
+        "--scale",
+        "small",
+        "--bind",
+        "127.0.0.1:0",
+        "--db",
+        &db_url(dir.path()),
+        "--data-dir",
+        &dir.path().join("data").display().to_string(),
+    ]));
+    let client = reqwest::Client::new();
+    let session: serde_json::Value = client
+        .post(format!("{}api/v1/sessions", server.url))
+        .json(&serde_json::json!({ "username": "admin", "password": "cishan-demo-2021" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().unwrap();
+    let recorded = client
+        .post(format!("{}api/v1/donations", server.url))
+        .bearer_auth(token)
+        .header("Idempotency-Key", "cli-receipt-1")
+        .json(&serde_json::json!({
+            "amount_fen": 88_800, "fund_id": "fnd_0001", "channel": "cash",
+            "donor_name": "王小测"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(recorded.status().as_u16(), 201);
+    let recorded: serde_json::Value = recorded.json().await.unwrap();
+    let number = recorded["receipt_number"].as_str().unwrap();
+    let document = client
+        .get(format!("{}api/v1/receipts/{number}", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = client
+        .get(format!("{}api/v1/log/key", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    server.stop();
+
+    let receipt_file = dir.path().join("receipt.json");
+    let key_file = dir.path().join("key.json");
+    std::fs::write(&receipt_file, &document).unwrap();
+    std::fs::write(&key_file, &key).unwrap();
+    let args = |receipt: &std::path::Path| {
+        vec![
+            "verify".to_owned(),
+            "--receipt".to_owned(),
+            receipt.display().to_string(),
+            "--key".to_owned(),
+            key_file.display().to_string(),
+        ]
+    };
+    // Offline: no database, no data directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ok = run(cishan(elsewhere.path()).args(args(&receipt_file)));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+
+    // The same document claiming a larger amount fails.
+    let mut edited: serde_json::Value = serde_json::from_str(&document).unwrap();
+    edited["receipt"]["amount_fen"] = serde_json::json!(888_000);
+    let edited_file = dir.path().join("edited.json");
+    std::fs::write(&edited_file, edited.to_string()).unwrap();
+    let bad = run(cishan(elsewhere.path()).args(args(&edited_file)));
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stdout));
 }
