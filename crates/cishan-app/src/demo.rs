@@ -24,13 +24,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cishan_core::{
-    take_fifo, Better, Comparator, CreditCode, Decimal, DivisionLevel, Fen, IdNumber,
-    IndicatorDef, IndicatorSource, RegionPack,
+    take_fifo, Better, Comparator, CreditCode, Decimal, DivisionLevel, Fen, IdNumber, IndicatorDef,
+    IndicatorSource, RegionPack,
 };
 use cishan_store::{
-    format_instant, DisbursementRow, DonationRow, FlowRow, FundRow, HouseholdRow,
-    LedgerEntryRow, LotRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
-    ServiceRecordRow, ServiceRow, TableCounts, TrustRow, VolunteerRow, WriteTx,
+    format_instant, DisbursementRow, DonationRow, FlowRow, FundRow, HouseholdRow, LedgerEntryRow,
+    LotRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow, ServiceRecordRow, ServiceRow,
+    TableCounts, TrustRow, VolunteerRow, WriteTx,
 };
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -1345,7 +1345,8 @@ impl<'a> Generator<'a> {
             .map(|p| (p.row.id.as_str(), p.row.org_id.as_str()))
             .collect();
         let mut lots = Vec::with_capacity(self.donations.len());
-        let mut entries = Vec::with_capacity(self.donations.len() * 2 + self.disbursement_rows.len() * 2);
+        let mut entries =
+            Vec::with_capacity(self.donations.len() * 2 + self.disbursement_rows.len() * 2);
         // Receipted donations already hold their lot and transfer; only what they gave changes.
         let mut taken = Vec::new();
         for ((d, remaining), receipted) in self
@@ -1377,7 +1378,10 @@ impl<'a> Generator<'a> {
             ));
         }
         for d in &self.disbursement_rows {
-            let org = project_org.get(d.project_id.as_str()).copied().unwrap_or_default();
+            let org = project_org
+                .get(d.project_id.as_str())
+                .copied()
+                .unwrap_or_default();
             entries.extend(two_sided(
                 &d.id,
                 format!("project:{}", d.project_id),
@@ -1391,10 +1395,24 @@ impl<'a> Generator<'a> {
         self.report(Stage::Ledger, 0, total);
         let mut done = 0;
         done = self
-            .write_chunked_from(Stage::Ledger, "lots", &lots, |r| &r.donation_id, done, total)
+            .write_chunked_from(
+                Stage::Ledger,
+                "lots",
+                &lots,
+                |r| &r.donation_id,
+                done,
+                total,
+            )
             .await?;
         done = self
-            .write_chunked_from(Stage::Ledger, "flows", &replay.flows, |r| &r.ref_id, done, total)
+            .write_chunked_from(
+                Stage::Ledger,
+                "flows",
+                &replay.flows,
+                |r| &r.ref_id,
+                done,
+                total,
+            )
             .await?;
         self.write_chunked_from(
             Stage::Ledger,
@@ -1408,7 +1426,10 @@ impl<'a> Generator<'a> {
         if !taken.is_empty() {
             let mut tx = self.begin().await?;
             for (d, holder_kind, holder_id, amount) in &taken {
-                if !tx.take_from_lot(&d.id, holder_kind, holder_id, *amount).await? {
+                if !tx
+                    .take_from_lot(&d.id, holder_kind, holder_id, *amount)
+                    .await?
+                {
                     return Err(AppError::internal(std::io::Error::other(format!(
                         "demo ledger: the lot of {} holds less than the {amount} fen its disbursements took",
                         d.id
@@ -1605,7 +1626,9 @@ fn replay_ledger(donations: &[DonationRow], disbursements: &[DisbursementRow]) -
     let mut flows = Vec::new();
     for d in order {
         let mut empty = ProjectLots::default();
-        let lots = projects.get_mut(d.project_id.as_str()).unwrap_or(&mut empty);
+        let lots = projects
+            .get_mut(d.project_id.as_str())
+            .unwrap_or(&mut empty);
         let open = lots.next.min(lots.held.len());
         let takes = take_fifo(&lots.held[open..], d.amount_fen).map_err(|s| {
             AppError::conflict(
@@ -2425,18 +2448,23 @@ mod tests {
             .collect();
         assert_eq!(
             flows,
-            vec![("d_b", "don_3", 250), ("d_a", "don_3", 50), ("d_a", "don_1", 50)]
+            vec![
+                ("d_b", "don_3", 250),
+                ("d_a", "don_3", 50),
+                ("d_a", "don_1", 50)
+            ]
         );
-        assert!(replay.flows.iter().all(|f| f.kind == "disbursement"
-            && f.from_id == "prj_1"
-            && f.to_id == f.ref_id));
+        assert!(replay
+            .flows
+            .iter()
+            .all(|f| f.kind == "disbursement" && f.from_id == "prj_1" && f.to_id == f.ref_id));
 
         // More than the project's restricted donations: refused, unrestricted money untouched.
-        let error = replay_ledger(&donations, &[paid("d_c", "prj_2", 51, "2021-02-01")])
-            .unwrap_err();
+        let error =
+            replay_ledger(&donations, &[paid("d_c", "prj_2", 51, "2021-02-01")]).unwrap_err();
         assert_eq!(error.code, "demo.disbursement_uncovered");
-        let error = replay_ledger(&donations, &[paid("d_d", "prj_9", 1, "2021-02-01")])
-            .unwrap_err();
+        let error =
+            replay_ledger(&donations, &[paid("d_d", "prj_9", 1, "2021-02-01")]).unwrap_err();
         assert_eq!(error.code, "demo.disbursement_uncovered");
     }
 

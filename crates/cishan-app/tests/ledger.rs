@@ -20,7 +20,33 @@ use proptest::prelude::*;
 struct Fixture {
     app: App,
     actor: Actor,
-    dir: tempfile::TempDir,
+    clock: Arc<FixedClock>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh SQLite file, or with `CISHAN_TEST_POSTGRES_URL` a fresh PostgreSQL database on that
+/// server (left behind for inspection; CI runs on a throwaway server).
+async fn database_url(dir: &std::path::Path) -> String {
+    match std::env::var("CISHAN_TEST_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Connection;
+            let name = format!(
+                "cishan_ledger_test_{}_{}",
+                std::process::id(),
+                rand::random::<u32>()
+            );
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/app.db", dir.display()),
+    }
 }
 
 const ORG: &str = "org_1";
@@ -31,11 +57,12 @@ const P2: &str = "prj_2";
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FixedClock::new("2023-06-01T08:00:00Z".parse().unwrap()));
+    let url = database_url(dir.path()).await;
     let config = Config {
-        database_url: format!("sqlite://{}/app.db", dir.path().display()),
+        database_url: url.clone(),
         data_dir: dir.path().to_owned(),
     };
-    let app = App::open(&config, lucheng(), clock).await.unwrap();
+    let app = App::open(&config, lucheng(), clock.clone()).await.unwrap();
     let actor = app
         .create_user(
             None,
@@ -117,7 +144,13 @@ async fn fixture() -> Fixture {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    Fixture { app, actor, dir }
+    Fixture {
+        app,
+        actor,
+        clock,
+        url,
+        _dir: dir,
+    }
 }
 
 fn key(k: &str) -> IdempotencyKey {
@@ -275,18 +308,26 @@ async fn bad_input_names_the_field_and_records_nothing() {
 async fn money_flows_oldest_first_and_refunds_and_reversals_undo_everything() {
     let f = fixture().await;
     let a = &f.actor;
+    // Money arrives a minute apart, so "oldest first" is decided by time, not by id.
+    let minute = |m: i64| {
+        let at: jiff::Timestamp = "2023-06-01T08:00:00Z".parse().unwrap();
+        f.clock.set(at + jiff::SignedDuration::from_mins(m));
+    };
+    minute(1);
     let d1 = f
         .app
         .record_donation(a, &key("d1"), &money(30_000, Some(FUND), None))
         .await
         .unwrap()
         .value;
+    minute(2);
     let d2 = f
         .app
         .record_donation(a, &key("d2"), &money(50_000, Some(FUND), None))
         .await
         .unwrap()
         .value;
+    minute(3);
     let d3 = f
         .app
         .record_donation(a, &key("d3"), &money(10_000, None, Some(P1)))
@@ -653,8 +694,8 @@ proptest! {
 /// Runs one statement on the database file directly, behind the platform's back.
 async fn tamper(f: &Fixture, sql: &str) {
     use sqlx::Connection;
-    let url = format!("sqlite://{}/app.db", f.dir.path().display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&f.url).await.unwrap();
     sqlx::query(sql).execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 }

@@ -51,7 +51,14 @@ async fn the_pack_is_loaded_into_the_database_once() {
     assert_eq!(f.app.store().divisions().await.unwrap().len(), 186);
     let journal = f.app.store().recent_journal(10).await.unwrap();
     let kinds: Vec<&str> = journal.iter().rev().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["vault.bound", "region.divisions_loaded"]);
+    assert_eq!(
+        kinds,
+        [
+            "vault.bound",
+            "translog.key_bound",
+            "region.divisions_loaded"
+        ]
+    );
     let region = f.app.region();
     assert_eq!(region.code, "330302");
     assert_eq!(

@@ -20,7 +20,8 @@ pub use indicator::{
     TargetErrorReason,
 };
 pub use ledger::{
-    match_after_refund, match_amount, split_by_weights, take_fifo, MatchTerms, Shortfall, SplitError,
+    match_after_refund, match_amount, split_by_weights, take_fifo, MatchTerms, Shortfall,
+    SplitError,
 };
 pub use mask::{mask_name, mask_phone, ANONYMOUS_ZH};
 pub use money::{parse_yuan, parse_yuan_allow_zero, AmountError, Fen};

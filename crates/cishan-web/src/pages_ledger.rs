@@ -498,7 +498,7 @@ async fn read_receipt(
         .map_err(AppError::from)?)
 }
 
-/// (number, state, voided_at) of each receipt of a donation.
+/// Every receipt of a donation as stored, for its state (`issued` or `voided`).
 async fn receipt_states(
     state: &AppState,
     donation_id: &str,
