@@ -1764,6 +1764,49 @@ impl App {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reads for pages
+// ---------------------------------------------------------------------------------------------
+
+impl App {
+    /// A stored receipt (full payer name: callers show [`App::receipt_fact`]'s masked form).
+    pub async fn receipt_row(&self, number: &str) -> Result<Option<ReceiptRow>> {
+        Ok(self.store().receipt(number).await?)
+    }
+
+    /// Every receipt of a donation, voided ones included, oldest first.
+    pub async fn receipts_of_donation(&self, donation_id: &str) -> Result<Vec<ReceiptRow>> {
+        Ok(self.store().receipts_of_donation(donation_id).await?)
+    }
+
+    /// The transparency-log leaf that records a receipt's issue.
+    pub async fn receipt_leaf_index(&self, number: &str) -> Result<Option<u64>> {
+        Ok(self
+            .store()
+            .log_leaf_by_subject("receipt.issued", number)
+            .await?
+            .map(|leaf| leaf.leaf_index))
+    }
+
+    /// One disbursement with its project's name and evidence.
+    pub async fn disbursement_detail(
+        &self,
+        id: &str,
+    ) -> Result<Option<cishan_store::TracedDisbursement>> {
+        Ok(self
+            .store()
+            .traced_disbursements(&[id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every matching pool, oldest first.
+    pub async fn match_pools(&self) -> Result<Vec<cishan_store::MatchPoolRow>> {
+        Ok(self.store().match_pools().await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

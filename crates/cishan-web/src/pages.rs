@@ -30,8 +30,9 @@ use crate::AppState;
 
 type PageResult = Result<Response, PageError>;
 
-/// Where a signed-in administrator lands after logging in.
-const AFTER_LOGIN: &str = "/admin/indicators";
+/// Where a signed-in account lands after logging in: recording a donation is what every role
+/// may do (administrators reach the indicator form from the header).
+const AFTER_LOGIN: &str = "/admin/donations/new";
 
 // ---------------------------------------------------------------------------------------------
 // The frame around every page.
@@ -42,28 +43,29 @@ const NAV: &[(&str, &str, &str)] = &[
     ("organizations", "/organizations", "慈善组织"),
     ("projects", "/projects", "慈善项目"),
     ("dashboard", "/dashboard", "指标看板"),
+    ("receipts", "/receipts/lookup", "票据查询"),
 ];
 
 pub(crate) struct NavItem {
-    href: &'static str,
-    label: &'static str,
-    current: bool,
+    pub(crate) href: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) current: bool,
 }
 
 /// What the layout needs: the region, the navigation and who is signed in.
 pub(crate) struct Chrome {
-    region_name: String,
-    brand: String,
-    nav: Vec<NavItem>,
-    user: Option<String>,
-    is_admin: bool,
+    pub(crate) region_name: String,
+    pub(crate) brand: String,
+    pub(crate) nav: Vec<NavItem>,
+    pub(crate) user: Option<String>,
+    pub(crate) is_admin: bool,
     /// The session's CSRF token for the logout button.
-    logout_csrf: String,
-    demo: bool,
+    pub(crate) logout_csrf: String,
+    pub(crate) demo: bool,
 }
 
 impl Chrome {
-    fn new(state: &AppState, session: Option<&Session>, current: &str) -> Chrome {
+    pub(crate) fn new(state: &AppState, session: Option<&Session>, current: &str) -> Chrome {
         let name = state.app.pack().name.clone();
         // "鹿城区" → "慈善鹿城": the platform's public name.
         let short = name

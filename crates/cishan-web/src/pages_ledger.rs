@@ -27,11 +27,12 @@ use cishan_app::donations::{
     IdempotencyKey, RefundInput, Trace, CHANNELS, MAX_EVIDENCE_BYTES,
 };
 use cishan_app::matching::MatchPoolInput;
-use cishan_app::{AppError, ErrorKind, Role, MAX_PAGE_SIZE};
+use cishan_app::{AppError, ErrorKind, MAX_PAGE_SIZE};
 use cishan_core::parse_yuan;
 use serde::Deserialize;
 
 use crate::error::{bad_request, encode_component, form_rejection, status_of, PageError};
+use crate::pages::Chrome;
 use crate::session::{csrf_refused, from_cookie, same_secret, Session};
 use crate::view::money;
 use crate::AppState;
@@ -81,60 +82,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The frame around every page (what `base.html` reads), the same as `pages::Chrome` builds.
-
-/// The public navigation, as in `pages.rs`: (link, label).
-const NAV: &[(&str, &str)] = &[
-    ("/", "首页"),
-    ("/organizations", "慈善组织"),
-    ("/projects", "慈善项目"),
-    ("/dashboard", "指标看板"),
-];
-
-struct NavItem {
-    href: &'static str,
-    label: &'static str,
-    current: bool,
-}
-
-struct Chrome {
-    region_name: String,
-    brand: String,
-    nav: Vec<NavItem>,
-    user: Option<String>,
-    is_admin: bool,
-    logout_csrf: String,
-    demo: bool,
-}
-
-impl Chrome {
-    fn new(state: &AppState, session: Option<&Session>) -> Chrome {
-        let name = state.app.pack().name.clone();
-        let short = name
-            .strip_suffix('区')
-            .or_else(|| name.strip_suffix('县'))
-            .or_else(|| name.strip_suffix('市'))
-            .unwrap_or(&name);
-        Chrome {
-            brand: format!("慈善{short}"),
-            region_name: name.clone(),
-            nav: NAV
-                .iter()
-                .map(|(href, label)| NavItem {
-                    href,
-                    label,
-                    current: false,
-                })
-                .collect(),
-            user: session.map(|s| s.info.actor.display_name.clone()),
-            is_admin: session.is_some_and(|s| s.info.actor.role == Role::Admin),
-            logout_csrf: session
-                .map(|s| s.info.csrf_token.clone())
-                .unwrap_or_default(),
-            demo: state.options.demo_banner,
-        }
-    }
-}
+// The frame around every page is `pages::Chrome`.
 
 fn render(template: &impl Template) -> Result<String, PageError> {
     template
@@ -481,21 +429,13 @@ fn capital_digit(digit: u64) -> char {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reads this module needs that `cishan-app` does not offer yet. Each is a single read of public
-// or staff-visible data; none writes.
-// TODO(lead): move these behind `App` methods (`receipt(number)`, `receipt_states(donation)`,
-// `disbursement(id)`, `match_pools()`), then drop `store()` from this file.
+// Reads, each behind an `App` method.
 
 async fn read_receipt(
     state: &AppState,
     number: &str,
 ) -> Result<Option<cishan_store::ReceiptRow>, PageError> {
-    Ok(state
-        .app
-        .store()
-        .receipt(number)
-        .await
-        .map_err(AppError::from)?)
+    Ok(state.app.receipt_row(number).await?)
 }
 
 /// Every receipt of a donation as stored, for its state (`issued` or `voided`).
@@ -503,45 +443,22 @@ async fn receipt_states(
     state: &AppState,
     donation_id: &str,
 ) -> Result<Vec<cishan_store::ReceiptRow>, PageError> {
-    Ok(state
-        .app
-        .store()
-        .receipts_of_donation(donation_id)
-        .await
-        .map_err(AppError::from)?)
+    Ok(state.app.receipts_of_donation(donation_id).await?)
 }
 
 async fn receipt_leaf(state: &AppState, number: &str) -> Result<Option<u64>, PageError> {
-    Ok(state
-        .app
-        .store()
-        .log_leaf_by_subject("receipt.issued", number)
-        .await
-        .map_err(AppError::from)?
-        .map(|leaf| leaf.leaf_index))
+    Ok(state.app.receipt_leaf_index(number).await?)
 }
 
 async fn read_disbursement(
     state: &AppState,
     id: &str,
 ) -> Result<Option<cishan_store::TracedDisbursement>, PageError> {
-    Ok(state
-        .app
-        .store()
-        .traced_disbursements(&[id.to_owned()])
-        .await
-        .map_err(AppError::from)?
-        .into_iter()
-        .next())
+    Ok(state.app.disbursement_detail(id).await?)
 }
 
 async fn read_pools(state: &AppState) -> Result<Vec<cishan_store::MatchPoolRow>, PageError> {
-    let mut pools = state
-        .app
-        .store()
-        .match_pools()
-        .await
-        .map_err(AppError::from)?;
+    let mut pools = state.app.match_pools().await?;
     pools.reverse();
     pools.truncate(LISTED_POOLS);
     Ok(pools)
@@ -871,7 +788,7 @@ pub(crate) async fn trace(
         (None, None) => String::new(),
     };
     let template = TraceTemplate {
-        chrome: Chrome::new(&state, session.as_ref()),
+        chrome: Chrome::new(&state, session.as_ref(), ""),
         id: d.id.clone(),
         donor: d.donor.clone(),
         anonymous: d.anonymous,
@@ -1013,7 +930,7 @@ pub(crate) async fn receipt(
     let trace_path = format!("/trace/{}", encode_component(&row.donation_id));
     let trace_url = public_url(&state, &headers, &trace_path);
     let template = ReceiptTemplate {
-        chrome: Chrome::new(&state, session.as_ref()),
+        chrome: Chrome::new(&state, session.as_ref(), ""),
         number: fact.number.clone(),
         check_code: fact.check_code.clone(),
         issuer: fact.issuer.clone(),
@@ -1110,7 +1027,7 @@ pub(crate) async fn receipt_lookup(
     public_page(
         status,
         &LookupTemplate {
-            chrome: Chrome::new(&state, session.as_ref()),
+            chrome: Chrome::new(&state, session.as_ref(), ""),
             number,
             code,
             errors,
@@ -1190,7 +1107,7 @@ async fn donation_form_page(
     let catalog = Catalog::load(state).await?;
     let target = form.target.clone();
     let template = DonationFormTemplate {
-        chrome: Chrome::new(state, Some(session)),
+        chrome: Chrome::new(state, Some(session), ""),
         section: "donation",
         csrf: session.info.csrf_token.clone(),
         goods: form.kind == "goods",
@@ -1372,7 +1289,7 @@ async fn donation_page(
         .find(|r| !r.voided)
         .map(|r| r.number.clone());
     let template = DonationTemplate {
-        chrome: Chrome::new(state, Some(session)),
+        chrome: Chrome::new(state, Some(session), ""),
         section: "donation",
         csrf: session.info.csrf_token.clone(),
         id: d.id.clone(),
@@ -1574,7 +1491,7 @@ async fn allocation_page(
         });
     }
     let template = AllocationTemplate {
-        chrome: Chrome::new(state, Some(session)),
+        chrome: Chrome::new(state, Some(session), ""),
         section: "allocation",
         csrf: session.info.csrf_token.clone(),
         idem: fields.idem,
@@ -1805,7 +1722,7 @@ async fn disbursement_form_page(
     let catalog = Catalog::load(state).await?;
     let project = form.project.clone();
     let template = DisbursementFormTemplate {
-        chrome: Chrome::new(state, Some(session)),
+        chrome: Chrome::new(state, Some(session), ""),
         section: "disbursement",
         csrf: session.info.csrf_token.clone(),
         projects: catalog.choices(false, true, false, &|v| v == project),
@@ -2089,7 +2006,7 @@ async fn disbursement_page(
         _ => row.supplier_name.clone().unwrap_or_default(),
     };
     let template = DisbursementTemplate {
-        chrome: Chrome::new(state, Some(session)),
+        chrome: Chrome::new(state, Some(session), ""),
         section: "disbursement",
         csrf: session.info.csrf_token.clone(),
         id: row.id.clone(),
@@ -2332,7 +2249,7 @@ async fn pool_page(
         .find(|p| p.created)
         .map(|p| format!("已创建配捐池“{}”。", p.name));
     let template = PoolTemplate {
-        chrome: Chrome::new(state, Some(session)),
+        chrome: Chrome::new(state, Some(session), ""),
         section: "pool",
         csrf: session.info.csrf_token.clone(),
         projects: catalog.choices(false, true, false, &|v| chosen.iter().any(|c| c == v)),

@@ -385,7 +385,7 @@ async fn the_login_form_is_csrf_protected_and_says_what_went_wrong() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/admin/indicators");
+    assert_eq!(res.headers()["location"], "/admin/donations/new");
     let cookies: Vec<&str> = res
         .headers()
         .get_all("set-cookie")
