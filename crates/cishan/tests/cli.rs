@@ -470,7 +470,7 @@ async fn a_downloaded_receipt_verifies_offline_and_an_edited_one_does_not() {
     let key_file = dir.path().join("key.json");
     std::fs::write(&receipt_file, &document).unwrap();
     std::fs::write(&key_file, &key).unwrap();
-    let args = |receipt: &std::path::Path| {
+    let args = |receipt: &Path| {
         vec![
             "verify".to_owned(),
             "--receipt".to_owned(),
