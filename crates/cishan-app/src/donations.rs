@@ -640,12 +640,10 @@ impl App {
     }
 
     pub(crate) async fn org_name_and_code(&self, org_id: &str) -> Result<(String, String)> {
-        let org = self
-            .store()
-            .organization(org_id)
+        self.store()
+            .organization_identity(org_id)
             .await?
-            .ok_or_else(|| AppError::not_found("organization"))?;
-        Ok((org.name, org.credit_code))
+            .ok_or_else(|| AppError::not_found("organization"))
     }
 
     /// The payer's name (and an organization's credit code) as the receipt records it.

@@ -475,6 +475,16 @@ pub struct TracedDisbursement {
 }
 
 impl Store {
+    /// An organization's name and credit code, without its totals (receipts need only these).
+    pub async fn organization_identity(&self, org_id: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT name, credit_code FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| Ok((r.try_get("name")?, r.try_get("credit_code")?)))
+            .transpose()
+    }
+
     pub async fn donation(&self, id: &str) -> Result<Option<crate::DonationRow>> {
         let sql = format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1");
         let row = sqlx::query(&sql)
