@@ -4,6 +4,7 @@
 //! or number edited directly in the database is found).
 
 use cishan_core::ANONYMOUS_ZH;
+use sha2::Digest;
 
 use crate::donations::ReceiptFact;
 use crate::{App, AppError, Result};
@@ -25,12 +26,29 @@ impl App {
                 "transfer {transfer}: its ledger entries sum to {sum} fen, not 0"
             ));
         }
+        problems.extend(self.store().ledger_cross_check().await?);
+        for (id, sha) in self.store().evidence_hashes().await? {
+            let path = self.data_dir().join("evidence").join(&sha);
+            let intact = std::fs::read(&path)
+                .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes)) == sha)
+                .unwrap_or(false);
+            if !intact {
+                problems.push(format!(
+                    "evidence {id}: no stored file has the recorded SHA-256 {sha} (file or hash changed)"
+                ));
+            }
+        }
+        let mut voided_in_log = std::collections::BTreeSet::new();
         let mut logged_receipts = 0_i64;
+        let mut issued_numbers = Vec::new();
         let mut from = 0_u64;
         loop {
             let leaves = self.store().log_leaves_page(from, AUDIT_PAGE).await?;
             let Some(last) = leaves.last() else { break };
             from = last.leaf_index + 1;
+            for leaf in leaves.iter().filter(|l| l.kind == "receipt.voided") {
+                voided_in_log.insert(leaf.subject.clone());
+            }
             for leaf in leaves.iter().filter(|l| l.kind == "receipt.issued") {
                 logged_receipts += 1;
                 let value: serde_json::Value =
@@ -48,6 +66,20 @@ impl App {
                     )),
                     Some(_) => {}
                 }
+                issued_numbers.push(leaf.subject.clone());
+            }
+        }
+        for number in issued_numbers {
+            let Some(row) = self.store().receipt(&number).await? else {
+                continue;
+            };
+            let voided = voided_in_log.contains(&number);
+            if voided != (row.state == "voided") {
+                problems.push(format!(
+                    "receipt {number}: the database says `{}` but the log says it was {}",
+                    row.state,
+                    if voided { "voided" } else { "never voided" }
+                ));
             }
         }
         let receipts = self.store().count_rows("receipts").await?;

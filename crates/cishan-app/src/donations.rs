@@ -19,6 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{Actor, App, AppError, ErrorKind, Result};
 
+/// How a walk-in donor who left no name (and did not ask for anonymity) is shown.
+pub const UNNAMED_ZH: &str = "未留名";
+
 /// Longest idempotency key accepted.
 const MAX_KEY_CHARS: usize = 200;
 /// Longest free text (names, references, reasons, descriptions) accepted.
@@ -190,7 +193,18 @@ fn text_field(field: &str, value: Option<&str>, what: &str) -> Result<Option<Str
     Ok(Some(v.to_owned()))
 }
 
+/// The largest single amount accepted: ¥1,000,000,000 (one billion yuan). Far above any real
+/// gift, and low enough that sums over every donation can never overflow.
+pub const MAX_AMOUNT_FEN: i64 = 100_000_000_000;
+
 fn positive_amount(field: &str, amount: i64) -> Result<i64> {
+    if amount > MAX_AMOUNT_FEN {
+        return Err(AppError::invalid(
+            field,
+            "amount.too_large",
+            "金额过大：单笔不能超过 10 亿元。请核对金额（以分为单位的整数，例如 100 元填 10000）。",
+        ));
+    }
     if amount <= 0 {
         return Err(AppError::invalid(
             field,
@@ -619,7 +633,7 @@ impl App {
     ) -> ReceiptFact {
         let payer = if anonymous {
             ANONYMOUS_ZH.to_owned()
-        } else if receipt.payer_code.is_some() {
+        } else if receipt.payer_code.is_some() || receipt.payer_name == UNNAMED_ZH {
             receipt.payer_name.clone()
         } else {
             mask_name(&receipt.payer_name)
@@ -660,7 +674,7 @@ impl App {
         Ok((
             row.donor_name
                 .clone()
-                .unwrap_or_else(|| ANONYMOUS_ZH.to_owned()),
+                .unwrap_or_else(|| UNNAMED_ZH.to_owned()),
             None,
         ))
     }
@@ -671,7 +685,7 @@ impl App {
             return Ok(ANONYMOUS_ZH.to_owned());
         }
         let (name, code) = self.payer_of(row).await?;
-        Ok(if code.is_some() {
+        Ok(if code.is_some() || name == UNNAMED_ZH {
             name
         } else {
             mask_name(&name)

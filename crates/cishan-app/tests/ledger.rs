@@ -740,3 +740,105 @@ async fn verification_finds_a_receipt_or_donation_edited_in_the_database() {
         "{problems:?}"
     );
 }
+
+#[tokio::test]
+async fn verification_finds_states_and_totals_changed_behind_the_platforms_back() {
+    let f = fixture().await;
+    pool(&f, 100_000).await;
+    let a = &f.actor;
+    let d = f
+        .app
+        .record_donation(a, &key("t1"), &money(20_000, None, Some(P1)))
+        .await
+        .unwrap()
+        .value;
+    let paid = f
+        .app
+        .disburse(
+            a,
+            &key("t2"),
+            &DisbursementInput {
+                project_id: P1.into(),
+                amount_fen: 1_000,
+                recipient_kind: "supplier".into(),
+                household_id: None,
+                recipient_participant_id: None,
+                supplier_name: Some("供应商".into()),
+                form: "cash".into(),
+                purpose: None,
+                description: String::new(),
+                people_count: 0,
+                evidence: vec![EvidenceFile {
+                    file_name: "invoice.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    bytes: b"%PDF invoice".to_vec(),
+                }],
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    f.app
+        .reverse_disbursement(a, &key("t3"), &paid.disbursement_id, "冲正")
+        .await
+        .unwrap();
+    let refund = f
+        .app
+        .refund_donation(
+            a,
+            &key("t4"),
+            &d.donation_id,
+            &RefundInput {
+                amount_fen: 500,
+                reason: "测试".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(f.app.verify_ledger().await.unwrap(), Vec::<String>::new());
+
+    let cases = [
+        (
+            format!(
+                "UPDATE disbursements SET state = 'paid' WHERE id = '{}'",
+                paid.disbursement_id
+            ),
+            paid.disbursement_id.clone(),
+        ),
+        (
+            format!(
+                "UPDATE receipts SET state = 'issued' WHERE number = '{}'",
+                refund.voided_receipt.clone().unwrap()
+            ),
+            refund.voided_receipt.clone().unwrap(),
+        ),
+        (
+            format!("DELETE FROM refunds WHERE id = '{}'", refund.refund_id),
+            d.donation_id.clone(),
+        ),
+        (
+            "UPDATE match_pools SET used_fen = 0".to_owned(),
+            "pool_".to_owned(),
+        ),
+        (
+            "UPDATE evidence SET sha256 = 'ff'".to_owned(),
+            "evidence".to_owned(),
+        ),
+        (
+            format!(
+                "UPDATE donations SET project_id = '{P2}' WHERE id = '{}'",
+                d.donation_id
+            ),
+            d.donation_id.clone(),
+        ),
+    ];
+    for (sql, named) in cases {
+        tamper(&f, &sql).await;
+        let problems = f.app.verify_ledger().await.unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains(&named)),
+            "{sql}: {problems:?}"
+        );
+    }
+}

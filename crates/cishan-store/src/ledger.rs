@@ -652,6 +652,88 @@ impl Store {
     }
 }
 
+/// Cross-checks between the ledger's tables, each a query returning `(key, detail)` rows that
+/// should not exist. Used by `cishan verify`.
+const CROSS_CHECKS: &[(&str, &str)] = &[
+    (
+        "a fund's or project's lots do not equal its double-entry balance",
+        "SELECT h.account AS k, CAST(h.lots AS BIGINT) AS a, CAST(COALESCE(e.total, 0) AS BIGINT) AS b FROM \
+           (SELECT holder_kind || ':' || holder_id AS account, SUM(remaining_fen) AS lots \
+              FROM lots GROUP BY holder_kind, holder_id) h \
+           LEFT JOIN (SELECT account, SUM(amount_fen) AS total FROM ledger_entries GROUP BY account) e \
+             ON e.account = h.account \
+         WHERE h.lots <> COALESCE(e.total, 0)",
+    ),
+    (
+        "a disbursement's amount or state does not match the money its flows moved",
+        "SELECT d.id AS k, d.amount_fen AS a, CAST(COALESCE(SUM(CASE f.kind \
+             WHEN 'disbursement' THEN f.amount_fen WHEN 'disbursement_reversed' THEN -f.amount_fen \
+             ELSE 0 END), 0) AS BIGINT) AS b \
+         FROM disbursements d LEFT JOIN flows f ON f.ref_id = d.id \
+         WHERE EXISTS (SELECT 1 FROM flows x WHERE x.ref_id = d.id) \
+         GROUP BY d.id, d.amount_fen, d.state \
+         HAVING (d.state = 'paid' AND COALESCE(SUM(CASE f.kind WHEN 'disbursement' THEN f.amount_fen \
+                   WHEN 'disbursement_reversed' THEN -f.amount_fen ELSE 0 END), 0) <> d.amount_fen) \
+             OR (d.state <> 'paid' AND COALESCE(SUM(CASE f.kind WHEN 'disbursement' THEN f.amount_fen \
+                   WHEN 'disbursement_reversed' THEN -f.amount_fen ELSE 0 END), 0) <> 0)",
+    ),
+    (
+        "an allocation's amount does not match the money its flows moved",
+        "SELECT a.id AS k, a.amount_fen AS a, CAST(COALESCE(SUM(f.amount_fen), 0) AS BIGINT) AS b \
+         FROM allocations a LEFT JOIN flows f ON f.ref_id = a.id AND f.kind = 'allocation' \
+         GROUP BY a.id, a.amount_fen HAVING COALESCE(SUM(f.amount_fen), 0) <> a.amount_fen",
+    ),
+    (
+        "a donation's refunded total does not match its refunds",
+        "SELECT d.id AS k, d.refunded_fen AS a, \
+           CAST(COALESCE((SELECT SUM(r.amount_fen) FROM refunds r WHERE r.donation_id = d.id), 0) AS BIGINT) AS b \
+         FROM donations d \
+         WHERE d.refunded_fen <> COALESCE((SELECT SUM(r.amount_fen) FROM refunds r WHERE r.donation_id = d.id), 0)",
+    ),
+    (
+        "a donation names a fund or project that holds none of its money (moved outside the platform)",
+        "SELECT d.id AS k, d.amount_fen AS a, 0 AS b FROM donations d \
+         WHERE EXISTS (SELECT 1 FROM lots l2 WHERE l2.donation_id = d.id) \
+           AND NOT EXISTS (SELECT 1 FROM lots l WHERE l.donation_id = d.id AND \
+             ((d.project_id IS NOT NULL AND l.holder_kind = 'project' AND l.holder_id = d.project_id) \
+              OR (d.project_id IS NULL AND l.holder_kind = 'fund' AND l.holder_id = d.fund_id)))",
+    ),
+    (
+        "a matching pool's used total does not match the matches it gave",
+        "SELECT p.id AS k, p.used_fen AS a, \
+           CAST(COALESCE((SELECT SUM(m.amount_fen - m.refunded_fen) FROM donations m WHERE m.pool_id = p.id), 0) AS BIGINT) AS b \
+         FROM match_pools p \
+         WHERE p.used_fen <> COALESCE((SELECT SUM(m.amount_fen - m.refunded_fen) FROM donations m WHERE m.pool_id = p.id), 0)",
+    ),
+];
+
+impl Store {
+    /// Every row the cross-checks find, as sentences.
+    pub async fn ledger_cross_check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for (what, sql) in CROSS_CHECKS {
+            let rows = sqlx::query(sql).fetch_all(self.reader()).await?;
+            for r in rows.iter().take(100) {
+                let key: String = r.try_get("k")?;
+                let a: i64 = r.try_get("a")?;
+                let b: i64 = r.try_get("b")?;
+                problems.push(format!("{key}: {what} ({a} vs {b})"));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Every evidence file's recorded SHA-256.
+    pub async fn evidence_hashes(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT id, sha256 FROM evidence ORDER BY id")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("sha256")?)))
+            .collect()
+    }
+}
+
 /// Tables whose rows tests and reports may count.
 const COUNTABLE: &[&str] = &[
     "journal",
