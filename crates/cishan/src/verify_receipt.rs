@@ -53,10 +53,25 @@ pub fn run_to(receipt: &Path, key: &Path, out: &mut impl Write) -> anyhow::Resul
         writeln!(out, "  [{mark}] {}: {}", check.name, check.message)?;
     }
     let failed = report.checks.iter().filter(|c| !c.passed).count();
+    // The proofs show the receipt was issued into the log. A refund voids it by a later leaf,
+    // which the document reports as its status; a voided receipt no longer counts.
+    let voided = serde_json::from_str::<serde_json::Value>(&document)
+        .ok()
+        .and_then(|d| d["status"].as_str().map(|s| s == "voided"))
+        .unwrap_or(false);
+    if report.all_passed() && voided {
+        writeln!(
+            out,
+            "已作废 VOIDED: the receipt was issued into the signed log but later voided by a refund; it no longer counts (its replacement, if any, has a new number)"
+        )?;
+        out.flush()?;
+        return Ok(false);
+    }
     if report.all_passed() {
         writeln!(
             out,
-            "有效 VALID: the receipt is in the platform's signed public log"
+            "有效 VALID: the receipt was issued into the platform's signed public log. \
+             Whether it was voided later is recorded in the log too: check its current status at GET /api/v1/receipts/{{number}}"
         )?;
     } else {
         writeln!(

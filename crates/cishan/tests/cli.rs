@@ -464,6 +464,25 @@ async fn a_downloaded_receipt_verifies_offline_and_an_edited_one_does_not() {
         .text()
         .await
         .unwrap();
+    // Refund it: the same receipt, downloaded again, is now voided.
+    let donation = recorded["donation_id"].as_str().unwrap();
+    let refunded = client
+        .post(format!("{}api/v1/donations/{donation}/refunds", server.url))
+        .bearer_auth(token)
+        .header("Idempotency-Key", "cli-refund-1")
+        .json(&serde_json::json!({ "amount_fen": 88_800, "reason": "捐赠人撤回" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refunded.status().as_u16(), 201);
+    let voided_document = client
+        .get(format!("{}api/v1/receipts/{number}", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     server.stop();
 
     let receipt_file = dir.path().join("receipt.json");
@@ -497,4 +516,14 @@ async fn a_downloaded_receipt_verifies_offline_and_an_edited_one_does_not() {
     std::fs::write(&edited_file, edited.to_string()).unwrap();
     let bad = run(cishan(elsewhere.path()).args(args(&edited_file)));
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stdout));
+
+    let voided_file = dir.path().join("voided.json");
+    std::fs::write(&voided_file, &voided_document).unwrap();
+    let voided = run(cishan(elsewhere.path()).args(args(&voided_file)));
+    assert_eq!(voided.status.code(), Some(1));
+    assert!(
+        text(&voided.stdout).contains("VOIDED"),
+        "{}",
+        text(&voided.stdout)
+    );
 }
