@@ -111,6 +111,28 @@ fn too_large() -> AppError {
     )
 }
 
+/// A body that is not JSON, or JSON with a field of the wrong type or name. axum reports the
+/// field's path (`amount_fen: invalid type: floating point …`); the envelope names that field.
+fn json_body_error(detail: &str) -> AppError {
+    let detail = detail
+        .split_once("target type: ")
+        .map_or(detail, |(_, rest)| rest)
+        .trim();
+    let field = detail
+        .split_once(": ")
+        .map(|(path, _)| path)
+        .filter(|path| !path.is_empty() && !path.contains(' '));
+    let message = match field {
+        Some(field) => format!(
+            "字段 {field} 的值类型不对或无法识别（金额是以分为单位的整数，例如 100 元填 10000；文字要加引号）。详情：{detail}"
+        ),
+        None => format!(
+            "请求体不是有效的 JSON，或含有不认识/重复/缺少的字段，请对照接口文档 /api/v1/openapi.json 检查。详情：{detail}"
+        ),
+    };
+    bad_request(field, "request.json_invalid", message)
+}
+
 /// Turns a JSON body rejection into the envelope: 413 for an oversized body, 415 for a wrong
 /// content type, 400 otherwise.
 pub(crate) fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -122,11 +144,7 @@ pub(crate) fn json_rejection(rejection: JsonRejection) -> ApiError {
             "request.content_type",
             "请求体必须是 JSON，请设置请求头 Content-Type: application/json。",
         ),
-        _ => bad_request(
-            None,
-            "request.json_invalid",
-            "请求体不是有效的 JSON，请检查格式（例如 {\"value\": \"92.5\"}）。",
-        ),
+        _ => json_body_error(&rejection.body_text()),
     };
     let status = matches!(
         status,

@@ -164,7 +164,7 @@ async fn bad_donations_get_a_chinese_message_naming_the_field() {
             .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
     }
     // A float amount is refused by the JSON reader, not rounded.
-    let (status, _, _) = post(
+    let (status, body, _) = post(
         &t,
         &token,
         "/api/v1/donations",
@@ -173,5 +173,6 @@ async fn bad_donations_get_a_chinese_message_naming_the_field() {
     )
     .await;
     assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "amount_fen", "{body}");
     assert_eq!(t.app.store().count_rows("donations").await.unwrap(), 2);
 }
