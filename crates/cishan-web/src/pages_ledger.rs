@@ -217,9 +217,16 @@ fn refused(e: AppError, map: &FieldMap) -> Result<(StatusCode, FormErrors, bool)
         (None, _) => None,
     };
     let mut errors = FormErrors::default();
+    let message = if e.code == "idempotency.key_reused" {
+        // Staff do not know about keys: this is a form sent again after its content changed.
+        "这张表单已经提交过一次，内容又被修改了，所以没有再次保存（以免重复记账）。请核对上面的内容，确认无误后再点一次提交。".to_owned()
+    } else {
+        e.message
+    };
     match field {
-        Some(f) if map.known.contains(&f) => errors.add(f, e.message),
-        _ => errors.summary = Some(e.message),
+        Some(_) if stale_key => errors.summary = Some(message),
+        Some(f) if map.known.contains(&f) => errors.add(f, message),
+        _ => errors.summary = Some(message),
     }
     Ok((status, errors.with_summary(), stale_key))
 }
