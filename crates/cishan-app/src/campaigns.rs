@@ -116,7 +116,9 @@ pub struct UnitReport {
     pub amount_fen: i64,
     pub refunded_fen: i64,
     pub net_fen: i64,
-    /// Staff participation: donors / headcount.
+    /// Staff participation: donors / headcount, never above 100%. Walk-in donations through a
+    /// unit cannot be told apart by person, so each counts as one donor; when they outnumber
+    /// the headcount the rate stops at 100% (the raw counts stay above).
     pub staff_participation: Rate,
     /// At least one donation with money left after refunds.
     pub participated: bool,
@@ -240,7 +242,10 @@ pub fn build_report(campaign: CampaignRow, tallies: &[CampaignUnitTally]) -> Cam
                 refunded_fen: t.refunded_fen,
                 net_fen: t.amount_fen - t.refunded_fen,
                 // Headcounts are positive (validated, and a CHECK in the schema).
-                staff_participation: Rate::of_positive(donors, t.unit.headcount.max(1)),
+                staff_participation: Rate::of_positive(
+                    donors.min(t.unit.headcount),
+                    t.unit.headcount.max(1),
+                ),
                 participated: t.donations > 0,
             }
         })
