@@ -28,9 +28,9 @@ use cishan_core::{
     IndicatorSource, RegionPack,
 };
 use cishan_store::{
-    format_instant, DisbursementRow, DonationRow, FlowRow, FundRow, HouseholdRow, LedgerEntryRow,
-    LotRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow, ServiceRecordRow, ServiceRow,
-    TableCounts, TrustRow, VolunteerRow, WriteTx,
+    format_instant, BulkRow, DisbursementRow, DonationRow, FlowRow, FundRow, HouseholdRow,
+    LedgerEntryRow, LotRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
+    ServiceRecordRow, ServiceRow, TableCounts, TrustRow, VolunteerRow, WriteTx, BULK_BATCH_ROWS,
 };
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -210,9 +210,9 @@ pub enum Stage {
     Residents,
     Households,
     Services,
+    Receipts,
     Donations,
     Disbursements,
-    Receipts,
     Ledger,
     ServiceRecords,
 }
@@ -335,12 +335,10 @@ impl App {
         lap("households");
         generator.services().await?;
         lap("services");
-        generator.projects_and_donations().await?;
+        generator.projects_and_donations(&admin).await?;
         lap("donations");
         generator.disbursements().await?;
         lap("disbursements");
-        generator.receipted_donations(&admin).await?;
-        lap("receipts");
         generator.ledger().await?;
         lap("ledger");
         generator.service_records().await?;
@@ -970,8 +968,8 @@ impl<'a> Generator<'a> {
                     tx.insert(self.begin().await?)
                 }
             };
-            current.insert_all(&batch.participants).await?;
-            current.insert_all(&batch.volunteers).await?;
+            insert_rows(current, &batch.participants).await?;
+            insert_rows(current, &batch.volunteers).await?;
             in_tx += batch.participants.len();
             done += u64_of(batch.participants.len());
             let last = &batch.participants[batch.participants.len() - 1].id;
@@ -1093,7 +1091,7 @@ impl<'a> Generator<'a> {
 
     /// Projects and the donations to them and to funds. Donations are drawn first so that each
     /// project's goal can be set against what it raised: some are fully funded, some not.
-    async fn projects_and_donations(&mut self) -> Result<()> {
+    async fn projects_and_donations(&mut self, admin: &Actor) -> Result<()> {
         let mut rng = rng_for(self.seed, STREAM_DONATIONS);
         let total = self.plan.donations;
         self.report(Stage::Donations, 0, total);
@@ -1226,7 +1224,8 @@ impl<'a> Generator<'a> {
         }
         tx.commit().await?;
 
-        // The most recent donations are written later, through the app's receipt path.
+        // The most recent donations go through the app's receipt path, before the bulk: issuing
+        // a receipt reads the organization's summary, which sums all its donations so far.
         let mut newest: Vec<(String, usize)> = donations
             .iter()
             .enumerate()
@@ -1237,16 +1236,17 @@ impl<'a> Generator<'a> {
         for (_, i) in newest.iter().rev().take(usize_of(self.plan.receipts)) {
             self.receipted[*i] = true;
         }
-        let bulk: Vec<DonationRow> = donations
+        self.donations = donations;
+        self.receipted_donations(admin).await?;
+        let bulk: Vec<DonationRow> = self
+            .donations
             .iter()
             .zip(&self.receipted)
             .filter(|(_, receipted)| !**receipted)
             .map(|(d, _)| d.clone())
             .collect();
         self.write_chunked(Stage::Donations, "donations", &bulk, |r| &r.id)
-            .await?;
-        self.donations = donations;
-        Ok(())
+            .await
     }
 
     /// Disbursements from projects to registered households, never more than a project raised:
@@ -1311,7 +1311,7 @@ impl<'a> Generator<'a> {
     /// ([`App::insert_donation`]): row, lot, double-entry transfer, journal entry and a receipt
     /// that is numbered and appended to the public log like any other. The ledger replay then
     /// takes what their lots gave to disbursements.
-    async fn receipted_donations(&mut self, admin: &Actor) -> Result<()> {
+    async fn receipted_donations(&self, admin: &Actor) -> Result<()> {
         let rows: Vec<&DonationRow> = self
             .donations
             .iter()
@@ -1321,6 +1321,7 @@ impl<'a> Generator<'a> {
             .collect();
         let total = u64_of(rows.len());
         self.report(Stage::Receipts, 0, total);
+        let started = Instant::now();
         let mut done = 0_u64;
         for batch in rows.chunks(RECEIPT_TX_ROWS) {
             let mut tx = self.begin().await?;
@@ -1331,6 +1332,11 @@ impl<'a> Generator<'a> {
             done += u64_of(batch.len());
             self.report(Stage::Receipts, done, total);
         }
+        tracing::debug!(
+            demo.receipts = total,
+            demo.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "demo receipts issued"
+        );
         Ok(())
     }
 
@@ -1478,7 +1484,7 @@ impl<'a> Generator<'a> {
             }
             let mut tx = self.begin().await?;
             for (i, chunk) in rows.chunks(PROGRESS_ROWS).enumerate() {
-                tx.insert_all(chunk).await?;
+                insert_rows(&mut tx, chunk).await?;
                 self.report(
                     Stage::ServiceRecords,
                     written + u64_of(i * PROGRESS_ROWS + chunk.len()),
@@ -1501,7 +1507,7 @@ impl<'a> Generator<'a> {
     }
 
     /// Writes `rows` in transactions of [`TX_ROWS`], journaling each, reporting progress.
-    async fn write_chunked<R: cishan_store::BulkRow>(
+    async fn write_chunked<R: BulkRow>(
         &self,
         stage: Stage,
         table: &str,
@@ -1517,7 +1523,7 @@ impl<'a> Generator<'a> {
 
     /// As [`Generator::write_chunked`], for one of several tables written under one stage:
     /// progress counts on from `done` towards `total`. Returns the new `done`.
-    async fn write_chunked_from<R: cishan_store::BulkRow>(
+    async fn write_chunked_from<R: BulkRow>(
         &self,
         stage: Stage,
         table: &str,
@@ -1529,7 +1535,7 @@ impl<'a> Generator<'a> {
         for batch in rows.chunks(TX_ROWS) {
             let mut tx = self.begin().await?;
             for chunk in batch.chunks(PROGRESS_ROWS) {
-                tx.insert_all(chunk).await?;
+                insert_rows(&mut tx, chunk).await?;
                 done += u64_of(chunk.len());
                 self.report(stage, done, total);
             }
@@ -1549,6 +1555,20 @@ impl<'a> Generator<'a> {
 
 /// Rows the receipt path writes per transaction.
 const RECEIPT_TX_ROWS: usize = 500;
+
+/// Bound parameters per multi-row INSERT. SQLite finds each `$N` by a linear scan of the
+/// statement's parameter names, so a statement costs about the square of its parameters: wide
+/// rows (a donation has 23 columns) go fewer to a statement than [`BULK_BATCH_ROWS`].
+const STATEMENT_PARAMS: usize = 250;
+
+/// `insert_all` in statements of at most [`STATEMENT_PARAMS`] parameters.
+async fn insert_rows<R: BulkRow>(tx: &mut WriteTx, rows: &[R]) -> Result<()> {
+    let per_statement = (STATEMENT_PARAMS / R::COLUMNS.len()).clamp(1, BULK_BATCH_ROWS);
+    for chunk in rows.chunks(per_statement) {
+        tx.insert_all(chunk).await?;
+    }
+    Ok(())
+}
 
 /// The FIFO order of a lot: exactly `order_key` of `donations.rs` (arrival, then donation id).
 fn order_key(received_at: &str, donation_id: &str) -> String {

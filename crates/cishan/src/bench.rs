@@ -81,8 +81,8 @@ pub struct TraceArgs {
 #[derive(Debug, Clone, Args)]
 struct BenchDbArg {
     /// A PostgreSQL server URL (a fresh database is created on it and dropped afterwards), or
-    /// sqlite://PATH of a file that does not exist yet (kept afterwards). By default a fresh
-    /// SQLite file in a temporary directory.
+    /// sqlite://PATH of a file that does not exist yet (kept afterwards for inspection with
+    /// sqlite3; its keys are not). By default a fresh SQLite file in a temporary directory.
     #[arg(long, value_name = "URL")]
     db: Option<String>,
 }
