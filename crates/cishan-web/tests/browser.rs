@@ -167,8 +167,8 @@ async fn an_administrator_enters_an_actual_and_sees_the_status_change() {
         .unwrap();
     let after_login = browser.current_url().await.unwrap();
     assert!(
-        after_login.path().starts_with("/admin/indicators"),
-        "login leads to the admin page, got {after_login}"
+        after_login.path().starts_with("/admin/donations/new"),
+        "login leads to the donation form, got {after_login}"
     );
 
     // Enter 12 (above the 11.7 target) for indicator 1 in 2023.
