@@ -11,25 +11,19 @@ use cishan_app::campaigns::{
     CampaignInput, CampaignReport, CampaignUnitInput, CampaignUnitView, CampaignView,
 };
 use cishan_app::card_points::{CardPointsConverted, CardPointsInput};
-use cishan_app::donations::{IdempotencyKey, Outcome};
 use cishan_app::exports::{Export, ExportKind, ExportQuery, TaxSummary};
 use cishan_app::AppError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api_ledger::{app_error, body, idempotency_key, respond};
 use crate::error::{
-    json_rejection, parse_int_param, parse_year, path_rejection, query_rejection, ApiError,
-    ErrorBody,
+    parse_int_param, parse_year, path_rejection, query_rejection, ApiError, ErrorBody,
 };
 use crate::session::api_actor;
 use crate::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// The header that makes a money-moving request safe to retry.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// Set to `true` on a response replayed from an earlier request with the same key.
-const REPLAYED: &str = "idempotent-replayed";
 
 /// The routes of this module, for the router table in `lib.rs`.
 pub(crate) fn routes() -> Vec<crate::Route> {
@@ -72,43 +66,6 @@ pub(crate) fn routes() -> Vec<crate::Route> {
             routing::get(tax_summary),
         ),
     ]
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Err(AppError::invalid(
-            "Idempotency-Key",
-            "idempotency.key_missing",
-            "涉及资金的请求必须带请求头 Idempotency-Key（例如一个 UUID）；网络中断后用同一个值重试，不会重复记账。",
-        )
-        .into());
-    };
-    // A header that is not visible ASCII fails `parse` with the usual message.
-    let text = value.to_str().unwrap_or("\u{0}");
-    Ok(IdempotencyKey::parse(text)?)
-}
-
-/// A key reused with a different body is unprocessable (422), not merely invalid.
-fn app_error(e: AppError) -> ApiError {
-    if e.code == "idempotency.key_reused" {
-        ApiError(e, Some(StatusCode::UNPROCESSABLE_ENTITY))
-    } else {
-        ApiError(e, None)
-    }
-}
-
-fn respond<T: Serialize>(status: StatusCode, outcome: Outcome<T>) -> Response {
-    let mut res = (status, Json(outcome.value)).into_response();
-    if outcome.replayed {
-        res.headers_mut()
-            .insert(REPLAYED, HeaderValue::from_static("true"));
-    }
-    res
-}
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    let Json(value) = body.map_err(json_rejection)?;
-    Ok(value)
 }
 
 // ---------------------------------------------------------------------------------------------

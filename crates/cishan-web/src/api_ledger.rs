@@ -27,7 +27,7 @@ pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set to `true` on a response replayed from an earlier request with the same key.
 pub(crate) const REPLAYED: &str = "idempotent-replayed";
 
-fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Err(AppError::invalid(
             "Idempotency-Key",
@@ -41,7 +41,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
 }
 
 /// A key reused with a different body is unprocessable (422), not merely invalid.
-fn app_error(e: AppError) -> ApiError {
+pub(crate) fn app_error(e: AppError) -> ApiError {
     if e.code == "idempotency.key_reused" {
         ApiError(e, Some(StatusCode::UNPROCESSABLE_ENTITY))
     } else {
@@ -49,7 +49,7 @@ fn app_error(e: AppError) -> ApiError {
     }
 }
 
-fn respond<T: Serialize>(status: StatusCode, outcome: Outcome<T>) -> Response {
+pub(crate) fn respond<T: Serialize>(status: StatusCode, outcome: Outcome<T>) -> Response {
     let mut res = (status, Json(outcome.value)).into_response();
     if outcome.replayed {
         res.headers_mut()
@@ -58,7 +58,7 @@ fn respond<T: Serialize>(status: StatusCode, outcome: Outcome<T>) -> Response {
     res
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     let Json(value) = body.map_err(json_rejection)?;
     Ok(value)
 }
