@@ -259,8 +259,8 @@ fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(30));
     match backend {
         // A SQLite connection is a handle on a local file: it cannot go stale the way a network
-        // connection can, so skip sqlx's ping before every acquire (measured: it was most of a
-X
+        // connection can, so skip sqlx's ping before every acquire (on 1M donations it was most
+        // of a trace's time: the trace's reads alone went from p99 1.7–5.3 ms to 1.1–1.7 ms).
         Backend::Sqlite => options
             .test_before_acquire(false)
             .after_connect(|conn, _meta| {
