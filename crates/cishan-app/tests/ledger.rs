@@ -290,6 +290,13 @@ async fn bad_input_names_the_field_and_records_nothing() {
             },
             "currency",
         ),
+        (
+            DonationInput {
+                donor_participant_id: Some("ptc_missing".into()),
+                ..money(100, Some(FUND), None)
+            },
+            "donor_participant_id",
+        ),
     ];
     for (i, (input, field)) in cases.into_iter().enumerate() {
         let e = f
