@@ -481,8 +481,15 @@ impl App {
             }
         }
         row.org_id = Some(org);
-        // An unknown registered donor is refused by `payer_of` while the receipt is issued,
-        // which rolls the whole donation back: one lookup per donation, not two.
+        if let Some(p) = &row.donor_participant_id {
+            if self.store().participant_name(p).await?.is_none() {
+                return Err(AppError::invalid(
+                    "donor_participant_id",
+                    "donation.donor_unknown",
+                    format!("找不到编号为 `{p}` 的捐赠人。散客捐赠请留空并填写姓名（可选）。"),
+                ));
+            }
+        }
         if let Some(unit) = row.campaign_unit_id.clone() {
             row.campaign_id = Some(self.campaign_of_unit(tx, &unit, &row).await?);
         }
@@ -656,13 +663,7 @@ impl App {
     /// The payer's name (and an organization's credit code) as the receipt records it.
     async fn payer_of(&self, row: &DonationRow) -> Result<(String, Option<String>)> {
         if let Some(p) = &row.donor_participant_id {
-            let (name, kind) = self.store().participant_name(p).await?.ok_or_else(|| {
-                AppError::invalid(
-                    "donor_participant_id",
-                    "donation.donor_unknown",
-                    format!("找不到编号为 `{p}` 的捐赠人。散客捐赠请留空并填写姓名（可选）。"),
-                )
-            })?;
+            let (name, kind) = self.store().participant_name(p).await?.unwrap_or_default();
             let code = if kind == "organization" {
                 self.store().credit_code_of_participant(p).await?
             } else {
