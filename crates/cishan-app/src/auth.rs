@@ -33,6 +33,9 @@ pub enum Role {
     Admin,
     /// District staff: records data, cannot manage accounts.
     Staff,
+    /// A participant (person) signed in on the personal side: sees their own record, code,
+    /// hours and points; never records data or sees staff pages.
+    Member,
 }
 
 impl Role {
@@ -40,6 +43,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Staff => "staff",
+            Role::Member => "member",
         }
     }
 
@@ -47,6 +51,7 @@ impl Role {
         match text {
             "admin" => Ok(Role::Admin),
             "staff" => Ok(Role::Staff),
+            "member" => Ok(Role::Member),
             other => Err(AppError::internal(std::io::Error::other(format!(
                 "unknown role `{other}` in users table"
             )))),
@@ -61,9 +66,24 @@ pub struct Actor {
     pub username: String,
     pub display_name: String,
     pub role: Role,
+    /// The participant this account belongs to (members always have one; staff may).
+    pub participant_id: Option<String>,
 }
 
 impl Actor {
+    /// Fails unless the actor is district staff or an administrator (not a member).
+    pub fn require_staff(&self) -> Result<()> {
+        match self.role {
+            Role::Admin | Role::Staff => Ok(()),
+            Role::Member => Err(AppError::forbidden()),
+        }
+    }
+
+    /// True for staff and administrators.
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Staff)
+    }
+
     /// Fails unless the actor is an administrator.
     pub fn require_admin(&self) -> Result<()> {
         if self.role == Role::Admin {
@@ -100,7 +120,7 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn hash_password(password: &str) -> Result<String> {
+pub(crate) fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut rand::thread_rng());
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -108,12 +128,13 @@ fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| AppError::internal(std::io::Error::other(e.to_string())))
 }
 
-fn actor_of(user: &UserRow) -> Result<Actor> {
+pub(crate) fn actor_of(user: &UserRow) -> Result<Actor> {
     Ok(Actor {
         user_id: user.id.clone(),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
         role: Role::parse(&user.role)?,
+        participant_id: user.participant_id.clone(),
     })
 }
 
@@ -171,6 +192,7 @@ impl App {
             password_hash: hash_password(password)?,
             role: role.as_str().to_owned(),
             created_at: format_instant(now),
+            participant_id: None,
         };
         let mut tx = self.store().begin().await?;
         tx.insert(&row).await.map_err(|e| {
@@ -198,12 +220,53 @@ impl App {
         actor_of(&row)
     }
 
-    /// Checks a username and password and opens a session. Every failure is journaled, and
-    /// after [`MAX_FAILED_LOGINS`] failures in [`LOCKOUT_MINUTES`] the username is refused until
-    /// the window passes, so passwords cannot be guessed at the speed of the server.
+    /// Finds the account a sign-in names: a username, or (for people) a mobile phone or an ID
+    /// number. Returns the account, if any, and the journal subject failures are counted under:
+    /// the account's username when one is found (so phone and ID attempts on one account share
+    /// one lockout), else a digest (never the phone or ID number itself).
+    async fn login_account(&self, name: &str) -> Result<(Option<UserRow>, String)> {
+        if let Ok(id) = cishan_core::IdNumber::parse(name) {
+            if name.len() >= 15 {
+                let digest = self.id_digest(&id);
+                let user = match self.store().user_by_id_digest(&digest).await? {
+                    Some(u) => Some(u),
+                    None => self.store().user_by_username(name).await?,
+                };
+                let subject = user.as_ref().map_or_else(
+                    || format!("login_id_{}", &digest[..24]),
+                    |u| format!("login_{}", u.username.to_lowercase()),
+                );
+                return Ok((user, subject));
+            }
+        }
+        if let Some(phone) =
+            crate::participants::normalize_phone(name).filter(|p| crate::participants::is_mobile(p))
+        {
+            let digest = self.phone_digest(&phone);
+            let mut users = self.store().users_by_phone_digest(&digest).await?;
+            // A phone that several accounts share names nobody: those people sign in by ID.
+            let user = if users.len() == 1 {
+                users.pop()
+            } else {
+                self.store().user_by_username(name).await?
+            };
+            let subject = user.as_ref().map_or_else(
+                || format!("login_phone_{}", &digest[..24]),
+                |u| format!("login_{}", u.username.to_lowercase()),
+            );
+            return Ok((user, subject));
+        }
+        let user = self.store().user_by_username(name).await?;
+        Ok((user, format!("login_{}", name.to_lowercase())))
+    }
+
+    /// Checks a username (or a person's mobile phone or ID number) and password and opens a
+    /// session. Every failure is journaled, and after [`MAX_FAILED_LOGINS`] failures in
+    /// [`LOCKOUT_MINUTES`] the account is refused until the window passes, so passwords cannot
+    /// be guessed at the speed of the server.
     pub async fn login(&self, username: &str, password: &str) -> Result<NewSession> {
         let username = username.trim();
-        let subject = format!("login_{}", username.to_lowercase());
+        let (user, subject) = self.login_account(username).await?;
         let now = self.clock().now();
         let window_start = now
             .checked_sub(SignedDuration::from_mins(LOCKOUT_MINUTES))
@@ -223,7 +286,6 @@ impl App {
                 cause: None,
             });
         }
-        let user = self.store().user_by_username(username).await?;
         let verified = match &user {
             Some(user) => {
                 let parsed = PasswordHash::new(&user.password_hash)

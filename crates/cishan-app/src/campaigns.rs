@@ -564,13 +564,10 @@ impl App {
     }
 }
 
-/// Staff and administrators record campaigns; both roles exist today, so this names the rule
-/// rather than filtering anyone out. A narrower role (e.g. a read-only auditor) must be refused
-/// here when it is added.
+/// Staff and administrators record campaigns; members (participants signed in on the personal
+/// side) are refused.
 pub(crate) fn require_staff(actor: &Actor) -> Result<()> {
-    match actor.role {
-        crate::Role::Admin | crate::Role::Staff => Ok(()),
-    }
+    actor.require_staff()
 }
 
 #[cfg(test)]

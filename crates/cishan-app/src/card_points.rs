@@ -114,6 +114,7 @@ impl App {
         key: &IdempotencyKey,
         input: &CardPointsInput,
     ) -> Result<Outcome<CardPointsConverted>> {
+        actor.require_staff()?;
         let bank = input.bank_participant_id.trim().to_owned();
         if bank.is_empty() {
             return Err(AppError::invalid(

@@ -471,6 +471,7 @@ impl App {
                 username: user.username,
                 display_name: user.display_name,
                 role: Role::Admin,
+                participant_id: user.participant_id,
             });
         }
         self.create_user(

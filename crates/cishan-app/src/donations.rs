@@ -236,10 +236,19 @@ fn order_key(received_at: &str, donation_id: &str) -> String {
     format!("{received_at} {donation_id}")
 }
 
+/// A new identifier: `{prefix}_` and 20 hex digits, the first 12 the wall-clock milliseconds,
+/// the last 8 random. Ids made later sort later, so new rows go to the right-hand edge of every
+/// index keyed by them instead of a random page: with random ids each group commit of the
+/// donation writer rewrote a page per index per donation (measured by `cishan bench
+/// donations`). The time is not a business fact (those come from the app's `Clock`).
 pub(crate) fn new_id(prefix: &str) -> String {
-    let mut bytes = [0_u8; 10];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    format!("{prefix}_{}", hex::encode(bytes))
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut random = [0_u8; 4];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+    let millis = u64::try_from(millis).unwrap_or(u64::MAX) & 0xFFFF_FFFF_FFFF;
+    format!("{prefix}_{millis:012x}{}", hex::encode(random))
 }
 
 impl App {
@@ -249,6 +258,7 @@ impl App {
         actor: &Actor,
         input: &DonationInput,
     ) -> Result<ValidDonation> {
+        actor.require_staff()?;
         let kind = input.kind.as_deref().unwrap_or("money");
         let amount_fen = positive_amount("amount_fen", input.amount_fen)?;
         let currency = input.currency.as_deref().unwrap_or("CNY");
@@ -527,8 +537,9 @@ impl App {
     ) -> Result<ReceiptRow> {
         let (holder_kind, holder_id) = holder_of(row);
         let org = row.org_id.clone().unwrap_or_default();
-        tx.insert(row).await?;
-        tx.add_to_lot(&LotRow {
+        // Staged: the donation writer commits many donations with one INSERT per table.
+        tx.stage(row.clone()).await?;
+        tx.stage(LotRow {
             donation_id: row.id.clone(),
             holder_kind: holder_kind.to_owned(),
             holder_id: holder_id.clone(),
@@ -536,14 +547,15 @@ impl App {
             remaining_fen: row.amount_fen,
         })
         .await?;
-        tx.insert_all(&transfer(
+        for entry in transfer(
             &row.id,
             &format!("cash:{org}"),
             &format!("{holder_kind}:{holder_id}"),
             row.amount_fen,
             &row.received_at,
-        ))
-        .await?;
+        ) {
+            tx.stage(entry).await?;
+        }
         tx.journal(
             self.clock().now(),
             NewEntry {
@@ -573,7 +585,10 @@ impl App {
         replaces: Option<String>,
     ) -> Result<ReceiptRow> {
         let org_id = row.org_id.clone().unwrap_or_default();
-        let (issuer, credit_code) = self.org_name_and_code(&org_id).await?;
+        let (issuer, credit_code) = tx
+            .organization_identity(&org_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("organization"))?;
         let now = self.clock().now();
         let issued_on = self.local_date(&format_instant(now));
         let year: i64 = issued_on[..4].parse().unwrap_or_default();
@@ -611,7 +626,7 @@ impl App {
             issued_at: format_instant(now),
             voided_at: None,
         };
-        tx.insert(&receipt).await?;
+        tx.stage(receipt.clone()).await?;
         let fact = self.receipt_fact(&receipt, row.anonymous, &issuer, &credit_code);
         self.append_public_fact(
             tx,
@@ -835,6 +850,7 @@ impl App {
         donation_id: &str,
         input: &RefundInput,
     ) -> Result<Outcome<RefundRecorded>> {
+        actor.require_staff()?;
         positive_amount("amount_fen", input.amount_fen)?;
         let reason = text_field("reason", Some(&input.reason), "退款原因")?.ok_or_else(|| {
             AppError::invalid("reason", "refund.reason_missing", "请填写退款原因。")
@@ -1055,6 +1071,7 @@ impl App {
         key: &IdempotencyKey,
         input: &AllocationInput,
     ) -> Result<Outcome<AllocationRecorded>> {
+        actor.require_staff()?;
         positive_amount("amount_fen", input.amount_fen)?;
         let weights: Vec<i64> = input.parts.iter().map(|p| p.weight).collect();
         let amounts = split_by_weights(input.amount_fen, &weights).map_err(|e| {
@@ -1282,6 +1299,7 @@ impl App {
         key: &IdempotencyKey,
         input: &DisbursementInput,
     ) -> Result<Outcome<DisbursementRecorded>> {
+        actor.require_staff()?;
         positive_amount("amount_fen", input.amount_fen)?;
         let mut row = DisbursementRow {
             id: new_id("dsb"),
@@ -1503,6 +1521,7 @@ impl App {
         disbursement_id: &str,
         reason: &str,
     ) -> Result<Outcome<DisbursementRecorded>> {
+        actor.require_staff()?;
         let reason = text_field("reason", Some(reason), "冲正原因")?.ok_or_else(|| {
             AppError::invalid("reason", "reversal.reason_missing", "请填写冲正原因。")
         })?;

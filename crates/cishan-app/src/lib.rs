@@ -10,16 +10,23 @@ pub mod auth;
 pub mod campaigns;
 pub mod card_points;
 pub mod clock;
+pub mod codes;
 pub mod demo;
 pub mod disclosure;
 pub mod donations;
 mod error;
 pub mod exports;
+pub mod import;
 pub mod indicators;
 pub mod matching;
+pub mod participants;
+pub mod points;
+mod points_scan;
 pub mod region;
+pub mod rewards;
 pub mod translog;
 pub mod vault;
+pub mod volunteering;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +76,10 @@ pub struct App {
     data_dir: PathBuf,
     /// The group-commit writer for donations, started on first use.
     writer: Arc<OnceLock<writer::DonationWriter>>,
+    /// Signs participant, activity, certificate and receipt codes (key file outside the database).
+    code_key: Arc<codes::CodeKey>,
+    /// The group-commit writer for volunteer check-ins, started on first use.
+    checkins: Arc<OnceLock<volunteering::CheckInWriter>>,
 }
 
 impl App {
@@ -79,6 +90,8 @@ impl App {
         let vault = open_vault(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
         let log_key =
             translog::open_log_key(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
+        let code_key =
+            codes::open_code_key(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
         let app = App {
             store,
             pack: Arc::new(pack),
@@ -87,6 +100,8 @@ impl App {
             log_key: Arc::new(log_key),
             data_dir: config.data_dir.clone(),
             writer: Arc::new(OnceLock::new()),
+            code_key: Arc::new(code_key),
+            checkins: Arc::new(OnceLock::new()),
         };
         app.sync_region().await?;
         Ok(app)

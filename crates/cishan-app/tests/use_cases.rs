@@ -56,6 +56,7 @@ async fn the_pack_is_loaded_into_the_database_once() {
         [
             "vault.bound",
             "translog.key_bound",
+            "codes.key_bound",
             "region.divisions_loaded"
         ]
     );

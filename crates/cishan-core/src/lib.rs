@@ -5,12 +5,15 @@
 //! keeps every rule testable with plain data tables and keeps the rules identical whichever
 //! binary, database or web layer uses them.
 
+pub mod code;
 pub mod ids;
 pub mod indicator;
 pub mod ledger;
 pub mod mask;
 pub mod money;
+pub mod points;
 pub mod region;
+pub mod volunteer;
 
 pub use ids::{
     CreditCode, CreditCodeError, DivisionCode, DivisionCodeError, IdNumber, IdNumberError,

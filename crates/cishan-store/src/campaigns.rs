@@ -109,6 +109,7 @@ impl WriteTx {
     /// Inserts a campaign, letting the schema supply any target not given, and returns the row
     /// as stored.
     pub async fn insert_campaign(&mut self, c: &NewCampaign) -> Result<CampaignRow> {
+        self.flush().await?;
         let mut columns = vec![
             "id",
             "org_id",
@@ -147,6 +148,7 @@ impl WriteTx {
     }
 
     pub async fn campaign(&mut self, id: &str) -> Result<Option<CampaignRow>> {
+        self.flush().await?;
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -157,6 +159,7 @@ impl WriteTx {
 
     /// The names of a campaign's units, read inside the transaction.
     pub async fn campaign_unit_names(&mut self, campaign_id: &str) -> Result<Vec<String>> {
+        self.flush().await?;
         let rows = sqlx::query("SELECT name FROM campaign_units WHERE campaign_id = $1")
             .bind(campaign_id)
             .fetch_all(self.conn())
@@ -166,6 +169,7 @@ impl WriteTx {
 
     /// How many conversions a bank has already recorded under a batch reference.
     pub async fn card_point_batch_count(&mut self, bank: &str, batch_ref: &str) -> Result<i64> {
+        self.flush().await?;
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM card_point_conversions \
              WHERE bank_participant_id = $1 AND batch_ref = $2",

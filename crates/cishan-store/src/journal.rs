@@ -10,8 +10,9 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::staging::{rows_per_statement, JournalCursor, Staging};
 use crate::time::{format_instant, parse_instant};
-use crate::{Result, Store, StoreError, WriteTx};
+use crate::{values_placeholders, Result, Store, StoreError, WriteTx};
 
 /// The hash that precedes the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -123,6 +124,9 @@ pub fn entry_hash(
 impl WriteTx {
     /// Appends `entry` to the journal inside this transaction, at `now`.
     pub async fn journal(&mut self, now: Timestamp, entry: NewEntry) -> Result<JournalEntry> {
+        if self.staging().is_some() {
+            return self.journal_staged(now, entry).await;
+        }
         let head =
             sqlx::query("UPDATE journal_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(self.conn())
@@ -169,6 +173,97 @@ impl WriteTx {
             hash,
         })
     }
+}
+
+impl WriteTx {
+    /// [`WriteTx::journal`] with staging on: the head is read once per transaction, each entry
+    /// is chained in memory, and [`write_staged`] writes them and the head at the flush.
+    async fn journal_staged(&mut self, now: Timestamp, entry: NewEntry) -> Result<JournalEntry> {
+        let known = self.staging().and_then(|s| s.journal.clone());
+        let cursor = match known {
+            Some(cursor) => cursor,
+            None => {
+                // journal_head is only ever changed through the cursor while staging is on,
+                // so the stored row is current.
+                let head = sqlx::query("SELECT seq, hash FROM journal_head WHERE id = 1")
+                    .fetch_optional(self.raw())
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("journal_head row is missing".into()))?;
+                JournalCursor {
+                    seq: head.try_get("seq")?,
+                    hash: head.try_get("hash")?,
+                    dirty: false,
+                }
+            }
+        };
+        let seq = cursor.seq + 1;
+        let recorded_at = format_instant(now);
+        let payload = entry.payload.to_string();
+        let hash = entry_hash(
+            &cursor.hash,
+            seq,
+            &recorded_at,
+            &entry.actor,
+            &entry.kind,
+            &entry.subject,
+            &payload,
+        );
+        let written = JournalEntry {
+            seq,
+            recorded_at,
+            actor: entry.actor,
+            kind: entry.kind,
+            subject: entry.subject,
+            payload,
+            prev_hash: cursor.hash,
+            hash: hash.clone(),
+        };
+        let staging = self.staging().expect("staging is on");
+        staging.journal = Some(JournalCursor {
+            seq,
+            hash,
+            dirty: true,
+        });
+        staging.journal_rows.push(written.clone());
+        Ok(written)
+    }
+}
+
+/// Writes the staged journal entries and moves the head to the last of them.
+pub(crate) async fn write_staged(
+    conn: &mut sqlx::AnyConnection,
+    staging: &mut Staging,
+) -> Result<()> {
+    for chunk in staging.journal_rows.chunks(rows_per_statement(8)) {
+        let sql = format!(
+            "INSERT INTO journal (seq, recorded_at, actor, kind, subject, payload, prev_hash, hash) \
+             VALUES {}",
+            values_placeholders(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(&e.recorded_at)
+                .bind(&e.actor)
+                .bind(&e.kind)
+                .bind(&e.subject)
+                .bind(&e.payload)
+                .bind(&e.prev_hash)
+                .bind(&e.hash);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    staging.journal_rows.clear();
+    if let Some(cursor) = staging.journal.as_mut().filter(|c| c.dirty) {
+        sqlx::query("UPDATE journal_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(cursor.seq)
+            .bind(&cursor.hash)
+            .execute(&mut *conn)
+            .await?;
+        cursor.dirty = false;
+    }
+    Ok(())
 }
 
 fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<JournalEntry> {

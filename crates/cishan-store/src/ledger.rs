@@ -6,7 +6,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::records::{bulk_row, conflict, get_flag, AnyQuery, BulkRow};
+use crate::records::{bulk_row, get_flag, AnyQuery, BulkRow};
+use crate::staging::Staging;
 use crate::{Result, Store, StoreError, WriteTx};
 
 /// One movement of a donation's money (see docs/ledger.md).
@@ -111,6 +112,19 @@ pub struct IdempotentResponse {
     pub status: i64,
     pub response: String,
 }
+
+/// An `idempotency_keys` row, as staged.
+#[derive(Debug, Clone)]
+struct IdempotencyRow {
+    scope: String,
+    key: String,
+    request_hash: String,
+    status: i64,
+    response: String,
+    created_at: String,
+}
+bulk_row!(IdempotencyRow, "idempotency_keys",
+    [scope, key, request_hash, status, response, created_at], flags []);
 
 pub(crate) const DONATION_COLUMNS: &str =
     "id, donor_participant_id, amount_fen, currency, fund_id, project_id, \
@@ -219,33 +233,74 @@ impl WriteTx {
     /// the journal head row, whose row lock PostgreSQL holds until commit (SQLite has one
     /// writer already). Call it first in every transaction that moves money.
     pub async fn lock_writes(&mut self) -> Result<()> {
+        self.flush().await?;
         sqlx::query("UPDATE journal_head SET seq = seq WHERE id = 1")
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
-    /// The stored response for `(scope, key)`, if a request with that key already committed.
+    /// The stored response for `(scope, key)`, if a request with that key already committed
+    /// (or was saved earlier in this transaction).
     pub async fn idempotent_response(
         &mut self,
         scope: &str,
         key: &str,
     ) -> Result<Option<IdempotentResponse>> {
+        let memo_key = (scope.to_owned(), key.to_owned());
+        if let Some(known) = self.staging().and_then(|s| s.idempotency.get(&memo_key)) {
+            return Ok(known.clone());
+        }
+        // Keys saved while staging are all in the memo above, so the stored rows are current.
         let row = sqlx::query(
             "SELECT request_hash, status, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
         )
         .bind(scope)
         .bind(key)
-        .fetch_optional(self.conn())
+        .fetch_optional(self.raw())
         .await?;
-        row.map(|r| {
-            Ok(IdempotentResponse {
-                request_hash: r.try_get("request_hash")?,
-                status: r.try_get("status")?,
-                response: r.try_get("response")?,
-            })
-        })
-        .transpose()
+        let found = row.as_ref().map(idempotent_from_row).transpose()?;
+        if let Some(staging) = self.staging() {
+            staging.idempotency.insert(memo_key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Looks up many keys of one scope in one statement and remembers the answers for
+    /// [`WriteTx::idempotent_response`]; does nothing unless staging is on.
+    pub async fn prefetch_idempotency(&mut self, scope: &str, keys: &[&str]) -> Result<()> {
+        if self.staging().is_none() {
+            return Ok(());
+        }
+        for chunk in keys.chunks(crate::staging::rows_per_statement(1)) {
+            let list = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT key, request_hash, status, response FROM idempotency_keys \
+                 WHERE scope = $1 AND key IN ({list})"
+            );
+            let mut q = sqlx::query(&sql).bind(scope);
+            for key in chunk {
+                q = q.bind(*key);
+            }
+            let rows = q.fetch_all(self.raw()).await?;
+            let staging = self.staging().expect("staging is on");
+            for key in chunk {
+                staging
+                    .idempotency
+                    .entry((scope.to_owned(), (*key).to_owned()))
+                    .or_insert(None);
+            }
+            for row in &rows {
+                let key: String = row.try_get("key")?;
+                staging
+                    .idempotency
+                    .insert((scope.to_owned(), key), Some(idempotent_from_row(row)?));
+            }
+        }
+        Ok(())
     }
 
     /// Records the response to a request made with `(scope, key)`, in the same transaction as
@@ -257,24 +312,25 @@ impl WriteTx {
         saved: &IdempotentResponse,
         now: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(&saved.request_hash)
-        .bind(saved.status)
-        .bind(&saved.response)
-        .bind(now)
-        .execute(self.conn())
+        if let Some(staging) = self.staging() {
+            staging
+                .idempotency
+                .insert((scope.to_owned(), key.to_owned()), Some(saved.clone()));
+        }
+        self.stage(IdempotencyRow {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            request_hash: saved.request_hash.clone(),
+            status: saved.status,
+            response: saved.response.clone(),
+            created_at: now.to_owned(),
+        })
         .await
-        .map_err(|e| conflict(e, "idempotency_keys"))?;
-        Ok(())
     }
 
     /// A donation, read inside the transaction.
     pub async fn donation(&mut self, id: &str) -> Result<Option<crate::DonationRow>> {
+        self.flush().await?;
         let sql = format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -286,6 +342,7 @@ impl WriteTx {
     /// Adds `amount` to a donation's refunded total unless that would exceed the amount.
     /// Returns false (and changes nothing) when it would.
     pub async fn add_refunded(&mut self, donation_id: &str, amount: i64) -> Result<bool> {
+        self.flush().await?;
         let done = sqlx::query(
             "UPDATE donations SET refunded_fen = refunded_fen + $1 \
              WHERE id = $2 AND refunded_fen + $1 <= amount_fen",
@@ -299,6 +356,7 @@ impl WriteTx {
 
     /// The lots of one holder that still hold money, oldest first.
     pub async fn open_lots(&mut self, holder_kind: &str, holder_id: &str) -> Result<Vec<LotRow>> {
+        self.flush().await?;
         let rows = sqlx::query(
             "SELECT donation_id, holder_kind, holder_id, order_key, remaining_fen FROM lots \
              WHERE holder_kind = $1 AND holder_id = $2 AND remaining_fen > 0 ORDER BY order_key",
@@ -312,6 +370,7 @@ impl WriteTx {
 
     /// Every lot of one donation (including empty ones), in holder order.
     pub async fn lots_of_donation(&mut self, donation_id: &str) -> Result<Vec<LotRow>> {
+        self.flush().await?;
         let rows = sqlx::query(
             "SELECT donation_id, holder_kind, holder_id, order_key, remaining_fen FROM lots \
              WHERE donation_id = $1 ORDER BY holder_kind, holder_id",
@@ -325,6 +384,7 @@ impl WriteTx {
     /// Adds `amount` (which may be negative) to a lot, creating it when missing. A change that
     /// would make the lot negative is refused by the table's CHECK and fails the transaction.
     pub async fn add_to_lot(&mut self, lot: &LotRow) -> Result<()> {
+        self.flush().await?;
         sqlx::query(
             "INSERT INTO lots (donation_id, holder_kind, holder_id, order_key, remaining_fen) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -349,6 +409,7 @@ impl WriteTx {
         holder_id: &str,
         amount: i64,
     ) -> Result<bool> {
+        self.flush().await?;
         let done = sqlx::query(
             "UPDATE lots SET remaining_fen = remaining_fen - $1 \
              WHERE donation_id = $2 AND holder_kind = $3 AND holder_id = $4 AND remaining_fen >= $1",
@@ -364,6 +425,7 @@ impl WriteTx {
 
     /// The flows recorded under one reference (an allocation, disbursement or refund).
     pub async fn flows_of_ref(&mut self, ref_id: &str) -> Result<Vec<FlowRow>> {
+        self.flush().await?;
         let rows = sqlx::query(
             "SELECT donation_id, kind, ref_id, from_id, to_id, amount_fen, at FROM flows \
              WHERE ref_id = $1 ORDER BY id",
@@ -375,6 +437,7 @@ impl WriteTx {
     }
 
     pub async fn disbursement(&mut self, id: &str) -> Result<Option<crate::DisbursementRow>> {
+        self.flush().await?;
         let sql = format!("SELECT {DISBURSEMENT_COLUMNS} FROM disbursements WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -390,6 +453,7 @@ impl WriteTx {
         at: &str,
         reason: &str,
     ) -> Result<bool> {
+        self.flush().await?;
         let done = sqlx::query(
             "UPDATE disbursements SET state = 'reversed', reversed_at = $1, reversal_reason = $2 \
              WHERE id = $3 AND state = 'paid'",
@@ -405,20 +469,46 @@ impl WriteTx {
     /// The next receipt sequence number of an organization in a year (1, 2, 3… with no gaps:
     /// the counter moves only inside the transaction that issues the receipt).
     pub async fn next_receipt_seq(&mut self, org_id: &str, year: i64) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO receipt_counters (org_id, year, last_seq) VALUES ($1, $2, 1) \
-             ON CONFLICT (org_id, year) DO UPDATE SET last_seq = receipt_counters.last_seq + 1 \
-             RETURNING last_seq",
-        )
-        .bind(org_id)
-        .bind(year)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(row.try_get("last_seq")?)
+        if self.staging().is_none() {
+            let row = sqlx::query(
+                "INSERT INTO receipt_counters (org_id, year, last_seq) VALUES ($1, $2, 1) \
+                 ON CONFLICT (org_id, year) DO UPDATE SET last_seq = receipt_counters.last_seq + 1 \
+                 RETURNING last_seq",
+            )
+            .bind(org_id)
+            .bind(year)
+            .fetch_one(self.conn())
+            .await?;
+            return Ok(row.try_get("last_seq")?);
+        }
+        let memo_key = (org_id.to_owned(), year);
+        let last = match self.staging().and_then(|s| s.receipt_seqs.get(&memo_key)) {
+            Some((last, _)) => *last,
+            None => {
+                // Counters change only through this memo while staging is on.
+                let row = sqlx::query(
+                    "SELECT last_seq FROM receipt_counters WHERE org_id = $1 AND year = $2",
+                )
+                .bind(org_id)
+                .bind(year)
+                .fetch_optional(self.raw())
+                .await?;
+                row.map(|r| r.try_get::<i64, _>("last_seq"))
+                    .transpose()?
+                    .unwrap_or(0)
+            }
+        };
+        let next = last + 1;
+        self.staging()
+            .expect("staging is on")
+            .receipt_seqs
+            .insert(memo_key, (next, true));
+        Ok(next)
     }
 
     /// The receipt currently in force for a donation, if any.
     pub async fn issued_receipt_of(&mut self, donation_id: &str) -> Result<Option<ReceiptRow>> {
+        self.flush().await?;
         let sql = format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE donation_id = $1 AND state = 'issued'"
         );
@@ -431,6 +521,7 @@ impl WriteTx {
 
     /// Voids an issued receipt; false when it was not in force.
     pub async fn void_receipt(&mut self, number: &str, at: &str) -> Result<bool> {
+        self.flush().await?;
         let done = sqlx::query(
             "UPDATE receipts SET state = 'voided', voided_at = $1 WHERE number = $2 AND state = 'issued'",
         )
@@ -443,27 +534,97 @@ impl WriteTx {
 
     /// Name and organization of a fund, or of a project (with its fund), for validation.
     pub async fn holder_org(&mut self, holder_kind: &str, id: &str) -> Result<Option<String>> {
+        let memo_key = (holder_kind.to_owned(), id.to_owned());
+        if let Some(known) = self.staging().and_then(|s| s.holder_orgs.get(&memo_key)) {
+            return Ok(known.clone());
+        }
         let sql = match holder_kind {
             "fund" => "SELECT org_id FROM funds WHERE id = $1",
             "project" => "SELECT org_id FROM projects WHERE id = $1",
             other => return Err(StoreError::Corrupt(format!("unknown holder kind {other}"))),
         };
-        let row = sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await?;
-        row.map(|r| Ok(r.try_get("org_id")?)).transpose()
+        // Funds and projects are never staged.
+        let row = sqlx::query(sql).bind(id).fetch_optional(self.raw()).await?;
+        let org = row.map(|r| r.try_get("org_id")).transpose()?;
+        if let Some(staging) = self.staging() {
+            staging.holder_orgs.insert(memo_key, org.clone());
+        }
+        Ok(org)
     }
 
-    /// A project's state, read inside the transaction.
+    /// A project's state, read inside the transaction (remembered while staging: nothing on
+    /// the staged path changes a project).
     pub async fn project_state(&mut self, id: &str) -> Result<Option<(String, String)>> {
+        if let Some(known) = self.staging().and_then(|s| s.project_states.get(id)) {
+            return Ok(known.clone());
+        }
         let row = sqlx::query("SELECT org_id, state FROM projects WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.raw())
             .await?;
-        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("state")?)))
-            .transpose()
+        let state = row
+            .map(|r| Ok::<_, StoreError>((r.try_get("org_id")?, r.try_get("state")?)))
+            .transpose()?;
+        if let Some(staging) = self.staging() {
+            staging.project_states.insert(id.to_owned(), state.clone());
+        }
+        Ok(state)
     }
+
+    /// An organization's name and credit code, read inside the transaction (remembered while
+    /// staging).
+    pub async fn organization_identity(
+        &mut self,
+        org_id: &str,
+    ) -> Result<Option<(String, String)>> {
+        if let Some(known) = self.staging().and_then(|s| s.organizations.get(org_id)) {
+            return Ok(known.clone());
+        }
+        let row = sqlx::query("SELECT name, credit_code FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(self.raw())
+            .await?;
+        let identity = row
+            .map(|r| Ok::<_, StoreError>((r.try_get("name")?, r.try_get("credit_code")?)))
+            .transpose()?;
+        if let Some(staging) = self.staging() {
+            staging
+                .organizations
+                .insert(org_id.to_owned(), identity.clone());
+        }
+        Ok(identity)
+    }
+}
+
+fn idempotent_from_row(r: &AnyRow) -> Result<IdempotentResponse> {
+    Ok(IdempotentResponse {
+        request_hash: r.try_get("request_hash")?,
+        status: r.try_get("status")?,
+        response: r.try_get("response")?,
+    })
+}
+
+/// Writes the receipt counters staging has advanced.
+pub(crate) async fn write_receipt_seqs(
+    conn: &mut sqlx::AnyConnection,
+    staging: &mut Staging,
+) -> Result<()> {
+    for ((org_id, year), (last, dirty)) in &mut staging.receipt_seqs {
+        if !*dirty {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO receipt_counters (org_id, year, last_seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id, year) DO UPDATE SET last_seq = $3",
+        )
+        .bind(org_id.as_str())
+        .bind(*year)
+        .bind(*last)
+        .execute(&mut *conn)
+        .await?;
+        *dirty = false;
+    }
+    Ok(())
 }
 
 /// What a trace shows about one disbursement.
@@ -767,6 +928,7 @@ impl Store {
 impl WriteTx {
     /// Whether a row with this id exists in `households` or `participants`.
     pub async fn exists(&mut self, table: &str, id: &str) -> Result<bool> {
+        self.flush().await?;
         let sql = match table {
             "households" => "SELECT COUNT(*) AS n FROM households WHERE id = $1",
             "participants" => "SELECT COUNT(*) AS n FROM participants WHERE id = $1",

@@ -8,10 +8,14 @@
 pub mod campaigns;
 pub mod journal;
 pub mod ledger;
+pub mod participants;
+pub mod points;
 pub mod pools;
 mod records;
+mod staging;
 mod time;
 pub mod translog;
+pub mod volunteering;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,10 +27,12 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 pub use campaigns::*;
 pub use journal::{JournalEntry, JournalProblem, JournalReport, NewEntry};
 pub use ledger::*;
+pub use participants::*;
 pub use pools::*;
 pub use records::*;
 pub use time::{format_instant, parse_instant};
 pub use translog::LogLeaf;
+pub use volunteering::*;
 
 /// The number of pooled connections used for reads.
 const MAX_READ_CONNECTIONS: u32 = 8;
@@ -178,7 +184,7 @@ impl Store {
     /// Starts a writing transaction. Nothing is written unless [`WriteTx::commit`] is called.
     pub async fn begin(&self) -> Result<WriteTx> {
         let tx = self.write.begin().await?;
-        Ok(WriteTx { tx })
+        Ok(WriteTx { tx, staging: None })
     }
 
     /// The pool for read-only queries.
@@ -204,16 +210,77 @@ impl Store {
 #[derive(Debug)]
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
+    /// Writes held back for group commit ([`staging`]); `None` unless turned on.
+    staging: Option<Box<staging::Staging>>,
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<()> {
+    /// Writes everything staged, then commits.
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush().await?;
         self.tx.commit().await?;
         Ok(())
     }
 
+    /// Turns staging on for the rest of this transaction (see [`staging`]): rows given to
+    /// [`WriteTx::stage`], journal entries, log leaves and receipt numbers are kept in memory
+    /// and written together by [`WriteTx::flush`] or [`WriteTx::commit`].
+    pub fn stage_writes(&mut self) {
+        self.staging.get_or_insert_with(Box::default);
+    }
+
+    /// Inserts a new row now, or at the next flush when staging is on. A conflict (a duplicate
+    /// key) then surfaces at the flush, failing the whole transaction.
+    pub async fn stage<R: BulkRow + Send + Sync + 'static>(&mut self, row: R) -> Result<()> {
+        match self.staging.as_deref_mut() {
+            Some(staging) => {
+                staging.push(row);
+                Ok(())
+            }
+            None => self.insert(&row).await,
+        }
+    }
+
+    /// Writes everything staged. After an error the transaction must be dropped.
+    pub async fn flush(&mut self) -> Result<()> {
+        let Some(staging) = self.staging.as_deref_mut() else {
+            return Ok(());
+        };
+        if !staging.is_dirty() {
+            return Ok(());
+        }
+        let conn: &mut sqlx::AnyConnection = &mut self.tx;
+        for table in &mut staging.tables {
+            staging::write_table(conn, table).await?;
+            table.rows.clear();
+        }
+        journal::write_staged(conn, staging).await?;
+        translog::write_staged(conn, staging).await?;
+        write_receipt_seqs(conn, staging).await?;
+        Ok(())
+    }
+
+    /// The connection, for a statement. Refuses while anything is staged: run
+    /// [`WriteTx::flush`] first, so no statement can miss or precede a staged write.
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        assert!(
+            !self
+                .staging
+                .as_deref()
+                .is_some_and(staging::Staging::is_dirty),
+            "a statement ran while writes were staged; WriteTx::flush must run first"
+        );
         &mut self.tx
+    }
+
+    /// The connection without the staging check: only for reading tables that are never
+    /// staged, or rows the staging keeps in memory anyway.
+    pub(crate) fn raw(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    pub(crate) fn staging(&mut self) -> Option<&mut staging::Staging> {
+        self.staging.as_deref_mut()
     }
 }
 

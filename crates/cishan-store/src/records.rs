@@ -21,6 +21,7 @@ pub trait BulkRow {
 impl WriteTx {
     /// Inserts `rows` with multi-row INSERTs of at most [`BULK_BATCH_ROWS`] rows each.
     pub async fn insert_all<R: BulkRow>(&mut self, rows: &[R]) -> Result<()> {
+        self.flush().await?;
         for chunk in rows.chunks(BULK_BATCH_ROWS) {
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
@@ -93,8 +94,10 @@ pub struct UserRow {
     pub password_hash: String,
     pub role: String,
     pub created_at: String,
+    /// The participant a member account (or a staff member's own record) belongs to.
+    pub participant_id: Option<String>,
 }
-bulk_row!(UserRow, "users", [id, username, display_name, password_hash, role, created_at], flags []);
+bulk_row!(UserRow, "users", [id, username, display_name, password_hash, role, created_at, participant_id], flags []);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
@@ -390,6 +393,7 @@ pub struct TableCounts {
 impl WriteTx {
     /// Inserts or updates the divisions of the region pack.
     pub async fn upsert_divisions(&mut self, rows: &[DivisionRow]) -> Result<()> {
+        self.flush().await?;
         for d in rows {
             sqlx::query(
                 "INSERT INTO divisions (code, name, level, parent_code) VALUES ($1, $2, $3, $4) \
@@ -408,6 +412,7 @@ impl WriteTx {
 
     /// Sets (inserts or replaces) an indicator's actual value for a year.
     pub async fn set_indicator_actual(&mut self, row: &IndicatorActualRow) -> Result<()> {
+        self.flush().await?;
         sqlx::query(
             "INSERT INTO indicator_actuals (indicator_code, year, value, entered_by, entered_at, journal_seq) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -427,6 +432,7 @@ impl WriteTx {
     }
 
     pub async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
+        self.flush().await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self.conn())
@@ -436,6 +442,7 @@ impl WriteTx {
 
     /// Removes sessions that expired before `now` (RFC 3339 text).
     pub async fn delete_expired_sessions(&mut self, now: &str) -> Result<u64> {
+        self.flush().await?;
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
             .bind(now)
             .execute(self.conn())
@@ -452,6 +459,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
         password_hash: row.try_get("password_hash")?,
         role: row.try_get("role")?,
         created_at: row.try_get("created_at")?,
+        participant_id: row.try_get("participant_id")?,
     })
 }
 
@@ -486,7 +494,7 @@ impl Store {
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
         let row = sqlx::query(
-            "SELECT id, username, display_name, password_hash, role, created_at FROM users WHERE username = $1",
+            "SELECT id, username, display_name, password_hash, role, created_at, participant_id FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(self.reader())
@@ -498,7 +506,7 @@ impl Store {
     pub async fn session(&self, token_hash: &str) -> Result<Option<(SessionRow, UserRow)>> {
         let row = sqlx::query(
             "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at AS s_created_at, s.expires_at, \
-             u.id, u.username, u.display_name, u.password_hash, u.role, u.created_at \
+             u.id, u.username, u.display_name, u.password_hash, u.role, u.created_at, u.participant_id \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(token_hash)
@@ -795,6 +803,7 @@ impl Store {
 impl WriteTx {
     /// Sets a deployment setting once; an existing value is a conflict.
     pub async fn insert_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        self.flush().await?;
         sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
             .bind(name)
             .bind(value)

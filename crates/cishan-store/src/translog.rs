@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::staging::{rows_per_statement, LogCursor, StagedLeaf, Staging};
 use crate::time::format_instant;
 use crate::{values_placeholders, Result, Store, StoreError, WriteTx};
 
@@ -110,6 +111,9 @@ impl WriteTx {
         subject: &str,
         leaf: &str,
     ) -> Result<u64> {
+        if self.staging().is_some() {
+            return self.append_leaf_staged(now, kind, subject, leaf).await;
+        }
         let size: i64 =
             sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
                 .fetch_one(self.conn())
@@ -160,9 +164,92 @@ impl WriteTx {
         Ok(index)
     }
 
+    /// [`WriteTx::append_leaf`] with staging on: the size is read once per transaction, the
+    /// subtrees each leaf completes are computed in memory (older siblings are fetched when
+    /// first needed), and [`write_staged`] writes leaves, nodes and size at the flush.
+    async fn append_leaf_staged(
+        &mut self,
+        now: Timestamp,
+        kind: &str,
+        subject: &str,
+        leaf: &str,
+    ) -> Result<u64> {
+        if self.staging().is_some_and(|s| s.log.is_none()) {
+            // log_state changes only through the cursor while staging is on.
+            let size: i64 = sqlx::query("SELECT size FROM log_state WHERE id = 1")
+                .fetch_optional(self.raw())
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("log_state row is missing".into()))?
+                .try_get("size")?;
+            let cursor = LogCursor {
+                size: from_db(size)?,
+                ..LogCursor::default()
+            };
+            self.staging().expect("staging is on").log = Some(cursor);
+        }
+        let index = self
+            .staging()
+            .and_then(|s| s.log.as_ref())
+            .map_or(0, |c| c.size);
+        let wanted = cishan_translog::append_siblings(index);
+        let missing: Vec<NodeId> = {
+            let cursor = self
+                .staging()
+                .and_then(|s| s.log.as_ref())
+                .expect("cursor set");
+            wanted
+                .iter()
+                .filter(|id| !cursor.nodes.contains_key(id))
+                .copied()
+                .collect()
+        };
+        // Missing siblings are older than this transaction's appends (those are all in the
+        // cursor), so the stored nodes are current.
+        let fetched = if missing.is_empty() {
+            BTreeMap::new()
+        } else {
+            fetch_nodes(self.raw(), &missing).await?
+        };
+        let cursor = self
+            .staging()
+            .and_then(|s| s.log.as_mut())
+            .expect("cursor set");
+        cursor.nodes.extend(fetched);
+        let siblings = wanted
+            .iter()
+            .map(|id| {
+                cursor
+                    .nodes
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| proof_error(ProofError::MissingSubtree(*id)))
+            })
+            .collect::<Result<Vec<Hash>>>()?;
+        let leaf_hash = cishan_translog::leaf_hash(leaf.as_bytes());
+        let completed = cishan_translog::completed_subtrees(index, leaf_hash, &siblings);
+        // A sibling is needed only once: the subtree it completes replaces it.
+        for id in &wanted {
+            cursor.nodes.remove(id);
+        }
+        cursor.nodes.extend(completed.iter().copied());
+        cursor.new_nodes.extend(completed);
+        cursor.leaves.push(StagedLeaf {
+            index,
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            leaf: leaf.to_owned(),
+            leaf_hash,
+            recorded_at: format_instant(now),
+        });
+        cursor.size = index + 1;
+        cursor.dirty = true;
+        Ok(index)
+    }
+
     /// Stores a signed tree head. A second head for the same size is refused as a conflict
     /// ([`StoreError::is_unique_violation`]).
     pub async fn insert_log_head(&mut self, head: &SignedTreeHead) -> Result<()> {
+        self.flush().await?;
         sqlx::query(
             "INSERT INTO log_heads (tree_size, root_hash, timestamp, signature) \
              VALUES ($1, $2, $3, $4)",
@@ -178,12 +265,62 @@ impl WriteTx {
 
     /// The number of leaves as this transaction sees it.
     pub async fn log_size(&mut self) -> Result<u64> {
+        self.flush().await?;
         let size: i64 = sqlx::query("SELECT size FROM log_state WHERE id = 1")
             .fetch_one(self.conn())
             .await?
             .try_get("size")?;
         from_db(size)
     }
+}
+
+/// Writes the staged leaves and subtree hashes and moves the log's size past them.
+pub(crate) async fn write_staged(
+    conn: &mut sqlx::AnyConnection,
+    staging: &mut Staging,
+) -> Result<()> {
+    let Some(cursor) = staging.log.as_mut().filter(|c| c.dirty) else {
+        return Ok(());
+    };
+    for chunk in cursor.leaves.chunks(rows_per_statement(6)) {
+        let sql = format!(
+            "INSERT INTO log_leaves (leaf_index, kind, subject, leaf, leaf_hash, recorded_at) VALUES {}",
+            values_placeholders(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            q = q
+                .bind(to_db(l.index)?)
+                .bind(&l.kind)
+                .bind(&l.subject)
+                .bind(&l.leaf)
+                .bind(cishan_translog::encode_hash(&l.leaf_hash))
+                .bind(&l.recorded_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    for chunk in cursor.new_nodes.chunks(rows_per_statement(3)) {
+        let sql = format!(
+            "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
+            values_placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            q = q
+                .bind(i64::from(id.level))
+                .bind(to_db(id.index)?)
+                .bind(cishan_translog::encode_hash(hash));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    sqlx::query("UPDATE log_state SET size = $1 WHERE id = 1")
+        .bind(to_db(cursor.size)?)
+        .execute(&mut *conn)
+        .await?;
+    cursor.leaves.clear();
+    cursor.new_nodes.clear();
+    cursor.dirty = false;
+    Ok(())
 }
 
 impl Store {

@@ -307,3 +307,66 @@ async fn concurrent_appends_get_dense_indices_and_a_consistent_tree() {
     assert_eq!(db.store.log_root(40).await.unwrap(), Some(root(&hashes)));
     db.finish().await;
 }
+
+/// Staged appends (group commit) build the same tree and the same journal chain as appends
+/// written one statement at a time, across flushes in the middle of a transaction.
+#[tokio::test]
+async fn staged_appends_match_the_reference_and_keep_the_journal_intact() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    append(store, 0, 7, 1).await;
+    let mut n = 7_u64;
+    for (per_tx, flush_every) in [(1_u64, 1_u64), (50, 7), (300, 1000), (129, 64)] {
+        let mut tx = store.begin().await.unwrap();
+        tx.stage_writes();
+        for i in 0..per_tx {
+            let index = tx
+                .append_leaf(
+                    at("2026-12-03T01:02:03Z"),
+                    "test.fact",
+                    &format!("thing_{}", n % 5),
+                    &leaf_text(n),
+                )
+                .await
+                .unwrap();
+            assert_eq!(index, n, "indices are dense and in order while staged");
+            tx.journal(
+                at("2026-12-03T01:02:03Z"),
+                NewEntry {
+                    actor: "test".into(),
+                    kind: "test.staged".into(),
+                    subject: format!("thing_{n}"),
+                    payload: serde_json::json!({ "n": n }),
+                },
+            )
+            .await
+            .unwrap();
+            n += 1;
+            if (i + 1) % flush_every == 0 {
+                tx.flush().await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+    // A staged transaction that is dropped leaves nothing behind.
+    let mut tx = store.begin().await.unwrap();
+    tx.stage_writes();
+    tx.append_leaf(at("2026-12-03T01:02:03Z"), "test.fact", "gone", "{}")
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(store.log_size().await.unwrap(), n);
+    let hashes = reference_hashes(n);
+    for size in [1, 7, 8, 57, 64, 357, 358, 486, n] {
+        assert_eq!(
+            store.log_root(size).await.unwrap(),
+            Some(root(&hashes[..usize::try_from(size).unwrap()])),
+            "size {size}"
+        );
+    }
+    let proof = store.inclusion_proof(300, n).await.unwrap().unwrap();
+    verify_inclusion(300, n, &hashes[300], &proof, &root(&hashes)).unwrap();
+    let report = store.verify_journal().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    db.finish().await;
+}

@@ -13,12 +13,19 @@
 
 mod api;
 mod api_campaigns;
+mod api_codes;
 mod api_ledger;
 mod api_log;
+mod api_participants;
+mod api_points;
+mod api_volunteering;
 mod error;
 mod metrics;
 mod pages;
 mod pages_ledger;
+mod pages_personal;
+mod pages_points;
+mod pages_volunteering;
 mod params;
 mod session;
 mod view;
@@ -212,6 +219,10 @@ fn routes() -> Vec<Route> {
     ];
     routes.extend(api_log::routes());
     routes.extend(api_campaigns::routes());
+    routes.extend(api_participants::routes());
+    routes.extend(api_points::routes());
+    routes.extend(api_codes::routes());
+    routes.extend(api_volunteering::routes());
     routes
 }
 
@@ -235,6 +246,9 @@ pub fn router_with(app: App, options: WebOptions) -> axum::Router {
     // The ledger's pages (一扫清, receipts, staff forms) bring their own router: the evidence
     // upload route needs a larger body limit than the rest.
     let router = router.merge(pages_ledger::routes());
+    let router = router.merge(pages_personal::routes());
+    let router = router.merge(pages_volunteering::routes());
+    let router = router.merge(pages_points::routes());
     let trace = TraceLayer::new_for_http()
         // The span names the route template, never the raw path or query string, which may
         // carry identifiers of people.

@@ -59,6 +59,8 @@ pub(crate) struct Chrome {
     pub(crate) nav: Vec<NavItem>,
     pub(crate) user: Option<String>,
     pub(crate) is_admin: bool,
+    /// Staff or administrator (members see their personal page link instead of staff links).
+    pub(crate) is_staff: bool,
     /// The session's CSRF token for the logout button.
     pub(crate) logout_csrf: String,
     pub(crate) demo: bool,
@@ -86,6 +88,7 @@ impl Chrome {
                 .collect(),
             user: session.map(|s| s.info.actor.display_name.clone()),
             is_admin: session.is_some_and(|s| s.info.actor.role == cishan_app::Role::Admin),
+            is_staff: session.is_some_and(|s| s.info.actor.is_staff()),
             logout_csrf: session
                 .map(|s| s.info.csrf_token.clone())
                 .unwrap_or_default(),
@@ -765,6 +768,12 @@ pub(crate) async fn login(
     }
     match state.app.login(&form.username, &form.password).await {
         Ok(session) => {
+            // People land on their personal page; staff pages would only answer 403.
+            let next = if session.info.actor.is_staff() || next.starts_with("/me") {
+                next
+            } else {
+                "/me".to_owned()
+            };
             let jar = jar
                 .remove(removal(LOGIN_CSRF_COOKIE))
                 .add(session_cookie(&state, session.token));

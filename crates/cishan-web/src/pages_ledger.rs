@@ -113,18 +113,20 @@ async fn optional_session(state: &AppState, jar: &CookieJar) -> Result<Option<Se
     Ok(from_cookie(state, jar).await?)
 }
 
-/// Any signed-in account (every role may record donations and their movements); nobody
-/// signed in goes to the login form and comes back to `back`.
+/// A staff or administrator account (they record donations and their movements); nobody
+/// signed in goes to the login form and comes back to `back`; a member gets 403.
 async fn staff_session(
     state: &AppState,
     jar: &CookieJar,
     back: &str,
 ) -> Result<Session, PageError> {
-    optional_session(state, jar)
+    let session = optional_session(state, jar)
         .await?
         .ok_or_else(|| PageError::Login {
             next: back.to_owned(),
-        })
+        })?;
+    session.info.actor.require_staff()?;
+    Ok(session)
 }
 
 fn check_csrf(session: &Session, sent: &str) -> Result<(), PageError> {

@@ -49,6 +49,10 @@ pub enum BenchCommand {
     Donations(DonationsArgs),
     /// `App::trace` of random donations in a database of a given size.
     Trace(TraceArgs),
+    /// Charity points: balance with breakdown, and a full recompute, at district scale.
+    Points(crate::bench_points::PointsArgs),
+    /// Volunteer check-in scans per second over HTTP (organizers scanning participant codes).
+    Checkin(crate::bench_checkin::CheckinArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -89,6 +93,8 @@ struct BenchDbArg {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Points(args) => crate::bench_points::run(args).await,
+        BenchCommand::Checkin(args) => crate::bench_checkin::run(args).await,
         BenchCommand::Donations(args) => {
             let db = BenchDb::create(args.db.db.as_deref()).await?;
             let outcome = donations(&db, &args).await;

@@ -7,7 +7,11 @@
 
 mod admin;
 mod bench;
+mod bench_checkin;
+mod bench_points;
 mod demo;
+mod import;
+mod points_cmd;
 mod serve;
 mod verify_receipt;
 
@@ -55,6 +59,12 @@ enum Command {
     /// Measure donations per second over HTTP, or trace latency, on a fresh database.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Import people or volunteers from a roster (CSV or XLSX); `sample` writes a synthetic one.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Charity points: publish a rule version and recompute, or sync donations into points.
+    #[command(subcommand)]
+    Points(points_cmd::PointsCommand),
 }
 
 /// Which database.
@@ -178,6 +188,8 @@ async fn main() -> ExitCode {
             admin::user_add(args).await.map(|()| ExitCode::SUCCESS)
         }
         Command::Bench(command) => bench::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Import(command) => import::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Points(command) => points_cmd::run(command).await.map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

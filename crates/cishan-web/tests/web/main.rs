@@ -7,3 +7,6 @@ mod ledger_api;
 mod ledger_pages;
 mod ops;
 mod pages;
+mod participants;
+mod points;
+mod volunteering;
