@@ -91,7 +91,8 @@ pub struct ScannedParticipant {
     pub participant_id: String,
     /// `王*明`; an organization's name in full.
     pub display_name_masked: String,
-    /// The points tier (honour points), when points are enabled.
+    /// The name of the points tier the participant's honour points reach under the rules in
+    /// force today (`铜牌慈善之星`); none before any rules are published or below every tier.
     pub tier: Option<String>,
     /// The participant's roles (donor, volunteer…): shown to staff only.
     pub roles: Option<Vec<String>>,
@@ -492,8 +493,7 @@ impl App {
         Ok(ScannedParticipant {
             participant_id: claim.subject.clone(),
             display_name_masked,
-            // TODO(lead): wire the participant's tier from points (helper C) here.
-            tier: None,
+            tier: self.points_tier(&claim.subject).await?,
             roles,
             code_expires_at: claim.expires_at().map(instant_of),
         })

@@ -7,10 +7,13 @@ mod volunteering_support;
 use std::io::Cursor;
 
 use cishan_app::codes::{decode_qr_image, CODE_KEY_FILE};
-use cishan_app::{App, Config, ErrorKind, FixedClock};
+use cishan_app::points::{record_act, NewAct};
+use cishan_app::rewards::LUCHENG_RULES;
+use cishan_app::{App, Clock, Config, ErrorKind, FixedClock};
 use cishan_core::code::{self, CodeKind};
+use cishan_core::points::ActKind;
 use cishan_core::region::embedded::lucheng;
-use volunteering_support::{at, fixture, member, LI, WANG};
+use volunteering_support::{at, fixture, member, LI, WANG, ZHAO};
 
 #[tokio::test]
 async fn only_the_participant_or_staff_get_a_code() {
@@ -228,6 +231,121 @@ async fn scanning_shows_roles_to_staff_only_and_uses_nothing_up() {
     assert_eq!(
         f.app.activity(&activity.id).await.unwrap().code,
         activity.code
+    );
+}
+
+/// Records `minutes` of verified volunteering for `pid` (10 points per full hour under the
+/// Lucheng rules), the way a verification does.
+async fn volunteered(f: &volunteering_support::Fixture, pid: &str, source: &str, minutes: i64) {
+    let mut tx = f.app.store().begin().await.unwrap();
+    tx.lock_writes().await.unwrap();
+    record_act(
+        &mut tx,
+        NewAct {
+            participant_id: pid.into(),
+            kind: ActKind::VolunteerMinutes,
+            category: None,
+            quantity: minutes,
+            source_kind: "volunteer_session".into(),
+            source_id: source.into(),
+            occurred_at: at("2024-02-20T02:00:00Z"),
+            recorded_by: "test".into(),
+            recorded_at: f.clock.now(),
+            note: "志愿服务".into(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn code_of(f: &volunteering_support::Fixture, pid: &str) -> String {
+    f.app
+        .participant_code(&member(pid), pid)
+        .await
+        .unwrap()
+        .payload
+}
+
+#[tokio::test]
+async fn a_scanned_participant_code_shows_the_tier_of_their_honour_points() {
+    let f = fixture().await;
+    // Before any rules are published there are no tiers.
+    let seen = f
+        .app
+        .scan(&f.staff, &code_of(&f, WANG).await)
+        .await
+        .unwrap();
+    assert_eq!(seen.participant.unwrap().tier, None);
+
+    f.app
+        .recompute_points_as("test", LUCHENG_RULES, false)
+        .await
+        .unwrap();
+    // 2 × 300 minutes on one day: 50 + 50 = 100 honour points (the daily cap is 120).
+    volunteered(&f, WANG, "s1", 300).await;
+    volunteered(&f, WANG, "s2", 300).await;
+    let payload = code_of(&f, WANG).await;
+    for scanner in [f.staff.clone(), member(LI)] {
+        let seen = f.app.scan(&scanner, &payload).await.unwrap();
+        assert_eq!(
+            seen.participant.unwrap().tier.as_deref(),
+            Some("铜牌慈善之星"),
+            "100 honour points reach bronze, whoever scans"
+        );
+    }
+    // The same tier where other use cases resolve the code (check-in, redemption).
+    let resolved = f
+        .app
+        .resolve_participant_code(&payload, "check_in")
+        .await
+        .unwrap();
+    assert_eq!(resolved.tier.as_deref(), Some("铜牌慈善之星"));
+    // No points yet: the lowest tier of these rules starts at 0.
+    let seen = f.app.scan(&f.staff, &code_of(&f, LI).await).await.unwrap();
+    assert_eq!(seen.participant.unwrap().tier.as_deref(), Some("爱心人士"));
+}
+
+#[tokio::test]
+async fn a_participant_below_every_tier_shows_none() {
+    let f = fixture().await;
+    // Rules whose lowest tier needs 100 honour points.
+    let rules = LUCHENG_RULES
+        .replace(
+            "version = \"lucheng-v1\"",
+            "version = \"test-no-base-tier\"",
+        )
+        .replace(
+            "[[tiers]]\ncode = \"member\"\nname = \"爱心人士\"\nmin_honour = 0\n\n",
+            "",
+        );
+    assert!(!rules.contains("爱心人士"), "the base tier is removed");
+    f.app
+        .recompute_points_as("test", &rules, false)
+        .await
+        .unwrap();
+    volunteered(&f, WANG, "s1", 540).await; // 9 h: 90 points, 10 short of bronze
+    let seen = f
+        .app
+        .scan(&f.staff, &code_of(&f, WANG).await)
+        .await
+        .unwrap();
+    assert_eq!(seen.participant.unwrap().tier, None);
+    let seen = f
+        .app
+        .scan(&f.staff, &code_of(&f, ZHAO).await)
+        .await
+        .unwrap();
+    assert_eq!(seen.participant.unwrap().tier, None, "no points at all");
+    volunteered(&f, WANG, "s2", 60).await;
+    let seen = f
+        .app
+        .scan(&f.staff, &code_of(&f, WANG).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.participant.unwrap().tier.as_deref(),
+        Some("铜牌慈善之星")
     );
 }
 
