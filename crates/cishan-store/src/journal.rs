@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use crate::staging::{rows_per_statement, JournalCursor, Staging};
 use crate::time::{format_instant, parse_instant};
-use crate::{values_placeholders, Result, Store, StoreError, WriteTx};
+use crate::{bulk_values, Result, Store, StoreError, WriteTx};
 
 /// The hash that precedes the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -234,11 +234,11 @@ pub(crate) async fn write_staged(
     conn: &mut sqlx::AnyConnection,
     staging: &mut Staging,
 ) -> Result<()> {
-    for chunk in staging.journal_rows.chunks(rows_per_statement(8)) {
+    for chunk in staging.journal_rows.chunks(rows_per_statement(conn, 8)) {
         let sql = format!(
             "INSERT INTO journal (seq, recorded_at, actor, kind, subject, payload, prev_hash, hash) \
              VALUES {}",
-            values_placeholders(chunk.len(), 8)
+            bulk_values(conn, chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {

@@ -272,14 +272,23 @@ impl WriteTx {
         if self.staging().is_none() {
             return Ok(());
         }
-        for chunk in keys.chunks(crate::staging::rows_per_statement(1)) {
+        let per_statement = crate::staging::rows_per_statement(self.raw(), 1);
+        let anonymous = crate::anonymous_params(self.raw());
+        for chunk in keys.chunks(per_statement) {
             let list = (0..chunk.len())
-                .map(|i| format!("${}", i + 2))
+                .map(|i| {
+                    if anonymous {
+                        "?".to_owned()
+                    } else {
+                        format!("${}", i + 2)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
                 "SELECT key, request_hash, status, response FROM idempotency_keys \
-                 WHERE scope = $1 AND key IN ({list})"
+                 WHERE scope = {} AND key IN ({list})",
+                if anonymous { "?" } else { "$1" }
             );
             let mut q = sqlx::query(&sql).bind(scope);
             for key in chunk {

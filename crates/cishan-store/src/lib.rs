@@ -369,6 +369,23 @@ pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
     sql
 }
 
+/// Whether statements on `conn` may use anonymous `?` parameters (SQLite).
+pub(crate) fn anonymous_params(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "SQLite"
+}
+
+/// The `VALUES` list of a multi-row INSERT on `conn`: `$N` parameters on PostgreSQL, anonymous
+/// `?` on SQLite. sqlx-sqlite asks SQLite the name of every parameter it binds, which for a
+/// named or numbered one is a linear scan of the statement's names, so `$N` makes binding a
+/// large statement quadratic; an anonymous parameter has no name to look up.
+pub(crate) fn bulk_values(conn: &sqlx::AnyConnection, rows: usize, columns: usize) -> String {
+    if !anonymous_params(conn) {
+        return values_placeholders(rows, columns);
+    }
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,17 +21,22 @@ use cishan_translog::{Hash, NodeId};
 
 use crate::journal::JournalEntry;
 use crate::records::{conflict, AnyQuery, BulkRow};
-use crate::{values_placeholders, IdempotentResponse, Result};
+use crate::{bulk_values, IdempotentResponse, Result};
 
-/// Parameters per staged INSERT. SQLite looks each `$N` up by a linear scan of the statement's
-/// parameters, so the cost of binding grows with the square of this; measured on
-/// `cishan bench donations`, 50 donation rows (1,150 parameters) per statement spent about a
-/// tenth of the writer's time in that scan.
+/// Parameters per staged INSERT on PostgreSQL, and on SQLite. SQLite statements use anonymous
+/// parameters ([`crate::bulk_values`]), whose binding cost is linear, so a whole batch fits in
+/// one statement per table (SQLite allows 32,766 parameters).
 const PARAMS_PER_STATEMENT: usize = 240;
+const SQLITE_PARAMS_PER_STATEMENT: usize = 8_000;
 
-/// Rows of `columns` values that fit in one staged INSERT.
-pub(crate) fn rows_per_statement(columns: usize) -> usize {
-    (PARAMS_PER_STATEMENT / columns.max(1)).max(1)
+/// Rows of `columns` values that fit in one staged INSERT on `conn`.
+pub(crate) fn rows_per_statement(conn: &sqlx::AnyConnection, columns: usize) -> usize {
+    let params = if crate::anonymous_params(conn) {
+        SQLITE_PARAMS_PER_STATEMENT
+    } else {
+        PARAMS_PER_STATEMENT
+    };
+    (params / columns.max(1)).max(1)
 }
 
 /// A row of any table, boxed so rows of many tables can wait together.
@@ -138,12 +143,15 @@ impl Staging {
 
 /// Writes one table's staged rows with multi-row INSERTs.
 pub(crate) async fn write_table(conn: &mut sqlx::AnyConnection, table: &StagedTable) -> Result<()> {
-    for chunk in table.rows.chunks(rows_per_statement(table.columns.len())) {
+    for chunk in table
+        .rows
+        .chunks(rows_per_statement(conn, table.columns.len()))
+    {
         let sql = format!(
             "INSERT INTO {} ({}) VALUES {}",
             table.table,
             table.columns.join(", "),
-            values_placeholders(chunk.len(), table.columns.len())
+            bulk_values(conn, chunk.len(), table.columns.len())
         );
         let mut q = sqlx::query(&sql);
         for row in chunk {

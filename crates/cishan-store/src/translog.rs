@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use crate::staging::{rows_per_statement, LogCursor, StagedLeaf, Staging};
 use crate::time::format_instant;
-use crate::{values_placeholders, Result, Store, StoreError, WriteTx};
+use crate::{bulk_values, values_placeholders, Result, Store, StoreError, WriteTx};
 
 /// Subtree addresses fetched per statement (two parameters each). A proof needs at most about
 /// 2 × 63 of them, so this is one statement in practice.
@@ -282,10 +282,10 @@ pub(crate) async fn write_staged(
     let Some(cursor) = staging.log.as_mut().filter(|c| c.dirty) else {
         return Ok(());
     };
-    for chunk in cursor.leaves.chunks(rows_per_statement(6)) {
+    for chunk in cursor.leaves.chunks(rows_per_statement(conn, 6)) {
         let sql = format!(
             "INSERT INTO log_leaves (leaf_index, kind, subject, leaf, leaf_hash, recorded_at) VALUES {}",
-            values_placeholders(chunk.len(), 6)
+            bulk_values(conn, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for l in chunk {
@@ -299,10 +299,10 @@ pub(crate) async fn write_staged(
         }
         q.execute(&mut *conn).await?;
     }
-    for chunk in cursor.new_nodes.chunks(rows_per_statement(3)) {
+    for chunk in cursor.new_nodes.chunks(rows_per_statement(conn, 3)) {
         let sql = format!(
             "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
-            values_placeholders(chunk.len(), 3)
+            bulk_values(conn, chunk.len(), 3)
         );
         let mut q = sqlx::query(&sql);
         for (id, hash) in chunk {

@@ -23,6 +23,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The database used when neither `--db` nor `CISHAN_DB` says otherwise.
 pub const DEFAULT_DB: &str = "sqlite://./cishan-data/cishan.db";
 /// Where keys are kept when neither `--data-dir` nor `CISHAN_DATA_DIR` says otherwise.
