@@ -111,6 +111,10 @@ pub struct ScanResult {
     pub participant: Option<ScannedParticipant>,
     /// Where to see what the code stands for (activities, certificates, receipts).
     pub link: Option<String>,
+    /// For receipts: the public trace of the donation (where every fen went).
+    pub trace_link: Option<String>,
+    /// For receipts: `issued`, or `voided` when a refund replaced it.
+    pub status: Option<String>,
 }
 
 /// What a participant code is scanned for. Consuming purposes use the code up: the same
@@ -355,6 +359,18 @@ impl App {
         })
     }
 
+    /// The long-lived signed code of a receipt (kind receipt, subject the receipt number,
+    /// issued at the receipt's issue): printed on it as part of its QR link, served in its
+    /// document, and answered by [`App::scan`].
+    pub async fn receipt_code(&self, number: &str) -> Result<String> {
+        let row = self
+            .receipt_row(number)
+            .await?
+            .ok_or_else(|| AppError::not_found("receipt"))?;
+        let issued_at: Timestamp = row.issued_at.parse().map_err(AppError::internal)?;
+        self.long_lived_code(CodeKind::Receipt, &row.number, issued_at)
+    }
+
     /// A fresh participant code (一码通) for `participant_id`: only the participant themself or
     /// staff may have it made. Valid for [`code::PARTICIPANT_VALID_SECONDS`] seconds.
     pub async fn participant_code(
@@ -520,25 +536,43 @@ impl App {
     }
 
     /// What a scanned code is (`POST /api/v1/scan`): any signed-in account may scan; a
-    /// participant code shows the masked name and tier, and the roles to staff. Scanning only
-    /// looks: it uses nothing up.
+    /// participant code shows the masked name and tier, and the roles to staff; a receipt code
+    /// its number, status, the receipt page and the donation's trace. Scanning only looks: it
+    /// uses nothing up.
     pub async fn scan(&self, actor: &Actor, payload: &str) -> Result<ScanResult> {
         let claim = self.verify_code("payload", payload, None)?;
-        let (participant, link) = match claim.kind {
-            CodeKind::Participant => (
-                Some(self.scanned_participant(&claim, actor.is_staff()).await?),
-                None,
-            ),
-            CodeKind::Activity => (None, Some(format!("/activities/{}", claim.subject))),
-            CodeKind::Certificate => (None, Some(format!("/certificates/{}", claim.subject))),
-            CodeKind::Receipt => (None, Some(format!("/receipts/{}", claim.subject))),
-        };
-        Ok(ScanResult {
+        let mut result = ScanResult {
             kind: claim.kind.as_str().to_owned(),
-            subject: claim.subject,
-            participant,
-            link,
-        })
+            subject: claim.subject.clone(),
+            participant: None,
+            link: None,
+            trace_link: None,
+            status: None,
+        };
+        // Ids and numbers are ASCII letters, digits, `-` and `_`: safe in a path as they are.
+        let subject = &claim.subject;
+        match claim.kind {
+            CodeKind::Participant => {
+                result.participant =
+                    Some(self.scanned_participant(&claim, actor.is_staff()).await?);
+            }
+            CodeKind::Activity => result.link = Some(format!("/activities/{subject}")),
+            CodeKind::Certificate => result.link = Some(format!("/certificates/{subject}")),
+            CodeKind::Receipt => {
+                // Signed by this platform, so the receipt existed; it is never deleted.
+                let row = self.receipt_row(&claim.subject).await?.ok_or_else(|| {
+                    AppError::invalid(
+                        "payload",
+                        "code.receipt_unknown",
+                        "这个码对应的票据在本平台不存在。请勿凭此码受理，并联系平台核实。",
+                    )
+                })?;
+                result.link = Some(format!("/receipts/{subject}"));
+                result.trace_link = Some(format!("/trace/{}", row.donation_id));
+                result.status = Some(row.state);
+            }
+        }
+        Ok(result)
     }
 }
 

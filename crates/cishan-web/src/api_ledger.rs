@@ -288,7 +288,9 @@ pub(crate) async fn create_pool(
 /// A receipt with its transparency-log proof
 ///
 /// The document `cishan verify --receipt FILE --key FILE` checks offline: the receipt's public
-/// fields, the exact log leaf, a signed tree head and the inclusion proof.
+/// fields, the exact log leaf, a signed tree head and the inclusion proof; and `code`, the
+/// receipt's long-lived signed code (`CS1.…`, kind receipt, subject the number), which
+/// `POST /api/v1/scan` or the code key (`GET /api/v1/codes/key`) verifies.
 #[utoipa::path(
     get,
     path = "/api/v1/receipts/{number}",
@@ -300,5 +302,7 @@ pub(crate) async fn receipt(
     State(state): State<AppState>,
     Path(number): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(state.app.receipt_document(&number).await?))
+    let mut document = state.app.receipt_document(&number).await?;
+    document["code"] = state.app.receipt_code(&number).await?.into();
+    Ok(Json(document))
 }

@@ -875,6 +875,8 @@ struct ReceiptTemplate {
     replaces: Option<String>,
     donation_id: String,
     trace_url: String,
+    /// The receipt's long-lived signed code (`CS1.…`), also inside the QR link.
+    receipt_code: String,
     qr_svg: String,
     leaf_index: Option<u64>,
 }
@@ -938,6 +940,10 @@ pub(crate) async fn receipt(
         .ok_or_else(|| AppError::not_found("receipt"))?;
     let trace_path = format!("/trace/{}", encode_component(&row.donation_id));
     let trace_url = public_url(&state, &headers, &trace_path);
+    // The QR still opens the trace on a phone; the link carries the receipt's signed code, which
+    // a scanner cuts out of it (`POST /api/v1/scan`, or offline with the code key).
+    let receipt_code = state.app.receipt_code(&row.number).await?;
+    let qr_link = format!("{trace_url}?code={receipt_code}");
     let template = ReceiptTemplate {
         chrome: Chrome::new(&state, session.as_ref(), ""),
         number: fact.number.clone(),
@@ -959,8 +965,9 @@ pub(crate) async fn receipt(
             .map(|r| r.number.clone()),
         replaces: fact.replaces.clone(),
         donation_id: row.donation_id.clone(),
-        qr_svg: qr_svg(&trace_url)?,
+        qr_svg: qr_svg(&qr_link)?,
         trace_url,
+        receipt_code,
         leaf_index: receipt_leaf(&state, &row.number).await?,
     };
     public_page(StatusCode::OK, &template)

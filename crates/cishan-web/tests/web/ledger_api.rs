@@ -176,3 +176,102 @@ async fn bad_donations_get_a_chinese_message_naming_the_field() {
     assert_eq!(body["error"]["field"], "amount_fen", "{body}");
     assert_eq!(t.app.store().count_rows("donations").await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_receipt_carries_a_signed_code_that_a_scan_answers() {
+    let t = TestApp::start().await;
+    t.seed().await;
+    let token = t.admin_token().await;
+    let (status, first, _) = post(
+        &t,
+        &token,
+        "/api/v1/donations",
+        Some("key-1"),
+        &donation(50_000),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let number = first["receipt_number"].as_str().unwrap();
+    let donation_id = first["donation_id"].as_str().unwrap();
+
+    // The document carries the receipt's long-lived code: the same every time it is fetched.
+    let (status, doc) = t.get_json(&format!("/api/v1/receipts/{number}")).await;
+    assert_eq!(status, 200, "{doc}");
+    let code = doc["code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("CS1."), "{code}");
+    let (_, again) = t.get_json(&format!("/api/v1/receipts/{number}")).await;
+    assert_eq!(again["code"], doc["code"]);
+    // It verifies offline with the code key, as a receipt code for this number.
+    let (_, key) = t.get_json("/api/v1/codes/key").await;
+    let key = cishan_core::code::parse_verifying_key(key["public_key"].as_str().unwrap()).unwrap();
+    let now = "2024-03-01T02:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_second();
+    let claim =
+        cishan_core::code::verify(&code, &key, now, cishan_core::code::CodeKind::Receipt).unwrap();
+    assert_eq!(claim.subject, number);
+    assert_eq!(claim.valid_seconds, 0, "a receipt code does not expire");
+
+    // The printable page shows the same code, and its QR's link to the trace contains it.
+    let html = t
+        .get(&format!("/receipts/{number}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("id=\"receipt-code\">{code}<")),
+        "{html}"
+    );
+
+    // Scanning the code, or the QR's text (the trace link with the code in it), answers the
+    // receipt number, its status, and where to see it.
+    let scan = |payload: String| {
+        let req = t
+            .client()
+            .post(t.url("/api/v1/scan"))
+            .bearer_auth(&token)
+            .json(&json!({ "payload": payload }));
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let qr_text = format!("{}/trace/{donation_id}?code={code}", t.base);
+    for payload in [code.clone(), qr_text] {
+        let (status, body) = scan(payload).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "receipt");
+        assert_eq!(body["subject"], number);
+        assert_eq!(body["link"], format!("/receipts/{number}"));
+        assert_eq!(body["trace_link"], format!("/trace/{donation_id}"));
+        assert_eq!(body["status"], "issued");
+        assert!(body["participant"].is_null());
+    }
+    // The links lead to the receipt and the trace.
+    assert_eq!(t.get(&format!("/receipts/{number}")).await.status(), 200);
+    assert_eq!(t.get(&format!("/trace/{donation_id}")).await.status(), 200);
+
+    // A tampered code is refused as forged.
+    let mut chars: Vec<char> = code.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let (status, body) = scan(chars.into_iter().collect()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "code.forged");
+
+    // A refund voids the receipt: its code still verifies, and the scan says it is voided.
+    let (status, body, _) = post(
+        &t,
+        &token,
+        &format!("/api/v1/donations/{donation_id}/refunds"),
+        Some("r-1"),
+        &json!({ "amount_fen": 10_000, "reason": "捐赠人要求" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, body) = scan(code).await;
+    assert_eq!(body["status"], "voided");
+}
