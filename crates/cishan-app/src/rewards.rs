@@ -9,6 +9,7 @@
 //! redemption and cancellation is idempotent under its key; cancelling gives the points back to
 //! the lots they came from (keeping their expiry) and the item back to stock, once.
 
+use cishan_core::code::CodeKind;
 use cishan_core::points::{self as core};
 use cishan_store::points::{
     PointsEntryRow, PointsOfferRow, PointsRedemptionLotRow, PointsRedemptionRow,
@@ -16,6 +17,7 @@ use cishan_store::points::{
 use cishan_store::{format_instant, NewEntry, WriteTx};
 use serde::{Deserialize, Serialize};
 
+use crate::codes::CodePurpose;
 use crate::donations::{new_id, replay, request_hash, save_replay, IdempotencyKey, Outcome};
 use crate::points::{current_set, load_book, local_day, settle};
 use crate::{Actor, App, AppError, Result};
@@ -281,8 +283,10 @@ impl App {
     }
 
     /// Redeems an offer for a participant (`POST /api/v1/redemptions`). Partners identify the
-    /// participant by their code (checked and used up by the code service); staff may give the
-    /// participant id. Idempotent under the key.
+    /// participant by their code; staff may give the participant id. The code is checked first
+    /// and used up inside the redemption's transaction, so a refused redemption (not enough
+    /// points, out of stock, tier too low, not valid today) leaves it usable. Idempotent under
+    /// the key: a retry is answered from the stored response before the code is looked at.
     pub async fn redeem(
         &self,
         actor: &Actor,
@@ -309,11 +313,11 @@ impl App {
                 )
             })?;
         may_act_for_org(self, actor, &offer.org_id).await?;
-        let participant_id = match (&input.code, &input.participant_id) {
+        let (participant_id, claim) = match (&input.code, &input.participant_id) {
             (Some(code), _) if !code.trim().is_empty() => {
-                self.resolve_participant_code(code.trim(), "redeem")
-                    .await?
-                    .participant_id
+                // Signature, kind and time now; the nonce is used up with the redemption.
+                let claim = self.verify_code("code", code.trim(), Some(CodeKind::Participant))?;
+                (claim.subject.clone(), Some(claim))
             }
             (_, Some(pid)) if !pid.trim().is_empty() => {
                 if !actor.is_staff() {
@@ -323,7 +327,7 @@ impl App {
                         "合作机构兑换时请扫描参与者的一码通，不能直接填写编号。",
                     ));
                 }
-                pid.trim().to_owned()
+                (pid.trim().to_owned(), None)
             }
             _ => {
                 return Err(AppError::invalid(
@@ -355,6 +359,11 @@ impl App {
         tx.lock_writes().await?;
         if let Some(done) = replay(&mut tx, "points_redeem", key, &hash).await? {
             return Ok(done);
+        }
+        if let Some(claim) = &claim {
+            // A refusal below returns before the commit, which rolls this back too.
+            self.consume_code(&mut tx, "code", claim, CodePurpose::Redeem)
+                .await?;
         }
         let offer = tx
             .points_offer(&input.offer_id)

@@ -643,3 +643,195 @@ async fn only_the_participant_or_staff_see_points_and_only_staff_record_skills()
         .unwrap_err();
     assert_eq!(err.code, "auth.forbidden");
 }
+
+/// The participant's current 一码通 payload, as their phone shows it.
+async fn code_of(f: &Fixture, pid: &str) -> String {
+    f.app
+        .participant_code(&member(pid), pid)
+        .await
+        .unwrap()
+        .payload
+}
+
+fn redeem_by_code(offer_id: &str, code: &str) -> RedeemInput {
+    RedeemInput {
+        offer_id: offer_id.into(),
+        code: Some(code.into()),
+        participant_id: None,
+    }
+}
+
+/// LI holds the partner role for ORG, so `member(LI)` redeems as the partner's desk would.
+async fn partner(f: &Fixture) -> Actor {
+    f.app
+        .attach_role(&f.admin, LI, "partner", Some(ORG))
+        .await
+        .unwrap();
+    member(LI)
+}
+
+#[tokio::test]
+async fn a_partner_redeems_by_scanning_the_participants_code() {
+    let f = fixture().await;
+    donate(&f, "d1", WANG, 100_000, "2023-05-01T02:00:00Z").await; // 100
+    let desk = partner(&f).await;
+    let o = offer(&f, "o1", 60, 5, None).await;
+    let code = code_of(&f, WANG).await;
+    let done = f
+        .app
+        .redeem(&desk, &key("r1"), &redeem_by_code(&o, &code))
+        .await
+        .unwrap();
+    assert!(!done.replayed);
+    assert_eq!(
+        done.value.participant_id, WANG,
+        "the code names who redeems"
+    );
+    assert_eq!(done.value.cost_points, 60);
+    assert_eq!(done.value.spendable_after, 40);
+    assert_eq!(honour_spendable(&f, WANG).await, (100, 40));
+    assert_eq!(
+        f.app.store().points_offer(&o).await.unwrap().unwrap().stock,
+        4
+    );
+    // A forged code redeems nothing.
+    let mut chars: Vec<char> = code_of(&f, WANG).await.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let forged: String = chars.into_iter().collect();
+    let err = f
+        .app
+        .redeem(&desk, &key("r2"), &redeem_by_code(&o, &forged))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "code.forged");
+    assert_eq!(err.field.as_deref(), Some("code"));
+    assert_eq!(honour_spendable(&f, WANG).await, (100, 40));
+}
+
+#[tokio::test]
+async fn a_refused_redemption_by_code_leaves_the_code_usable() {
+    let f = fixture().await;
+    donate(&f, "d1", WANG, 100_000, "2023-05-01T02:00:00Z").await; // 100 → bronze
+    let desk = partner(&f).await;
+    let too_dear = offer(&f, "o-dear", 500, 5, None).await;
+    let sold_out = offer(&f, "o-sold", 10, 0, None).await;
+    let silver_only = offer(&f, "o-silver", 10, 5, Some("silver")).await;
+    let expired = f
+        .app
+        .create_offer(
+            &f.admin,
+            &key("o-expired"),
+            &OfferInput {
+                org_id: ORG.into(),
+                channel: "medical".into(),
+                title: "去年的体检".into(),
+                description: String::new(),
+                cost_points: 10,
+                min_tier: None,
+                stock: 5,
+                valid_from: "2022-01-01".into(),
+                valid_to: "2022-12-31".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .value
+        .id;
+    let affordable = offer(&f, "o-ok", 30, 5, None).await;
+    let code = code_of(&f, WANG).await;
+    assert_eq!(honour_spendable(&f, WANG).await, (100, 100));
+    let before = entries(&f).await;
+    for (i, (o, reason)) in [
+        (&too_dear, "redeem.not_enough_points"),
+        (&sold_out, "redeem.out_of_stock"),
+        (&silver_only, "redeem.tier_too_low"),
+        (&expired, "offer.not_valid_today"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let err = f
+            .app
+            .redeem(
+                &desk,
+                &key(&format!("refused-{i}")),
+                &redeem_by_code(o, &code),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, reason);
+    }
+    assert_eq!(entries(&f).await, before, "refusals write no points entry");
+    assert_eq!(
+        f.app.store().count_code_nonces().await.unwrap(),
+        0,
+        "and use up no code"
+    );
+    // The same code, still within its 90 seconds, then redeems what the participant can afford.
+    let done = f
+        .app
+        .redeem(&desk, &key("ok"), &redeem_by_code(&affordable, &code))
+        .await
+        .unwrap();
+    assert_eq!(done.value.participant_id, WANG);
+    assert_eq!(honour_spendable(&f, WANG).await, (100, 70));
+    assert_eq!(f.app.store().count_code_nonces().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_used_code_is_refused_for_another_redemption_but_a_retry_gets_the_first_answer() {
+    let f = fixture().await;
+    donate(&f, "d1", WANG, 100_000, "2023-05-01T02:00:00Z").await; // 100
+    let desk = partner(&f).await;
+    let o = offer(&f, "o1", 30, 5, None).await;
+    let other = offer(&f, "o2", 20, 5, None).await;
+    let code = code_of(&f, WANG).await;
+    let first = f
+        .app
+        .redeem(&desk, &key("r1"), &redeem_by_code(&o, &code))
+        .await
+        .unwrap();
+    // A retry with the same key and body answers the first result (no fresh code needed),
+    // even after the code has expired.
+    f.clock.set("2023-06-01T08:05:00Z".parse().unwrap());
+    let retry = f
+        .app
+        .redeem(&desk, &key("r1"), &redeem_by_code(&o, &code))
+        .await
+        .unwrap();
+    assert!(retry.replayed);
+    assert_eq!(retry.value, first.value);
+    f.clock.set("2023-06-01T08:00:30Z".parse().unwrap());
+    // Another redemption with the same code is a replay of the code: refused, nothing spent.
+    for (k, offer_id) in [("r2", &other), ("r3", &o)] {
+        let err = f
+            .app
+            .redeem(&desk, &key(k), &redeem_by_code(offer_id, &code))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "code.replayed");
+        assert_eq!(err.field.as_deref(), Some("code"));
+    }
+    assert_eq!(honour_spendable(&f, WANG).await, (100, 70));
+    assert_eq!(
+        f.app
+            .store()
+            .points_offer(&other)
+            .await
+            .unwrap()
+            .unwrap()
+            .stock,
+        5
+    );
+    // A fresh code redeems again.
+    f.app
+        .redeem(
+            &desk,
+            &key("r4"),
+            &redeem_by_code(&other, &code_of(&f, WANG).await),
+        )
+        .await
+        .unwrap();
+    assert_eq!(honour_spendable(&f, WANG).await, (100, 50));
+}

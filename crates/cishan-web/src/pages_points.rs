@@ -525,9 +525,14 @@ pub(crate) async fn partner_redeem(
             .await
         }
         Err(e) => {
+            // A refused redemption leaves the code unused: keep it in the form so another offer
+            // can be chosen while it is valid; a code that was itself refused is cleared.
+            let code_refused = e.code.starts_with("code.");
             let (status, message) = shown(e)?;
             form.idem = random_token();
-            form.code.clear();
+            if code_refused {
+                form.code.clear();
+            }
             partner_view(&state, &session, status, form, Some(message), None).await
         }
     }

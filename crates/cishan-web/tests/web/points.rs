@@ -187,6 +187,47 @@ async fn a_redemption_is_idempotent_and_the_last_item_goes_once() {
 }
 
 #[tokio::test]
+async fn a_redemption_by_code_uses_the_code_only_when_it_succeeds() {
+    let t = TestApp::start().await;
+    let (token, offer) = setup(&t).await; // 20 points; the offer costs 15
+    let (status, dear, _) = post(
+        &t,
+        &token,
+        "/api/v1/points/offers",
+        Some("offer-2"),
+        &json!({ "org_id": "org_1", "channel": "schooling", "title": "助学礼包",
+                 "cost_points": 50, "stock": 3,
+                 "valid_from": "2024-01-01", "valid_to": "2024-12-31" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{dear}");
+    let (status, code) = get_auth(&t, &token, "/api/v1/participants/ptc_wang/code").await;
+    assert_eq!(status, 200, "{code}");
+    let code = code["payload"].as_str().unwrap();
+    // Not enough points: refused, and the code is not used up.
+    let body = json!({ "offer_id": dear["id"], "code": code });
+    let (status, err, _) = post(&t, &token, "/api/v1/redemptions", Some("r-1"), &body).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "redeem.not_enough_points");
+    // The same code redeems what the points allow; a retry is answered from the first time.
+    let body = json!({ "offer_id": offer, "code": code });
+    let (status, first, replayed) =
+        post(&t, &token, "/api/v1/redemptions", Some("r-2"), &body).await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    assert_eq!(first["participant_id"], "ptc_wang");
+    assert_eq!(first["spendable_after"], 5);
+    let (status, again, replayed) =
+        post(&t, &token, "/api/v1/redemptions", Some("r-2"), &body).await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(again, first);
+    // Another redemption with the used code is a replay of the code.
+    let (status, err, _) = post(&t, &token, "/api/v1/redemptions", Some("r-3"), &body).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "code.replayed");
+    assert_eq!(err["error"]["field"], "code");
+}
+
+#[tokio::test]
 async fn rules_are_public_and_recompute_is_for_administrators() {
     let t = TestApp::start().await;
     let (token, _) = setup(&t).await;
