@@ -102,6 +102,48 @@ pub struct SessionInfo {
     pub expires_at: Timestamp,
 }
 
+/// How long a session read from the database is used without reading it again.
+pub const SESSION_CACHE_SECONDS: i64 = 1;
+/// Sessions remembered at most; beyond this the memory starts again empty.
+const SESSION_CACHE_ENTRIES: usize = 10_000;
+
+/// Sessions recently read, by token hash, with the instant each was read.
+#[derive(Debug, Default)]
+pub(crate) struct SessionCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Timestamp, SessionInfo)>>,
+}
+
+impl SessionCache {
+    fn get(&self, hash: &str, now: Timestamp) -> Option<SessionInfo> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (read_at, info) = entries.get(hash)?;
+        let fresh = now.duration_since(*read_at) < SignedDuration::from_secs(SESSION_CACHE_SECONDS)
+            && *read_at <= now;
+        (fresh && info.expires_at > now).then(|| info.clone())
+    }
+
+    fn put(&self, hash: String, info: SessionInfo, now: Timestamp) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= SESSION_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (now, info));
+    }
+
+    fn forget(&self, hash: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(hash);
+    }
+}
+
 /// A session just created: the token goes into a cookie and is never stored in clear.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -353,26 +395,42 @@ impl App {
     }
 
     /// The live session for a cookie token, or `None` when unknown or expired.
+    ///
+    /// A session read from the database is remembered for [`SESSION_CACHE_SECONDS`], so an API
+    /// client's stream of requests costs one database read a second, not one per request. A
+    /// logout through this process forgets it at once; a change made elsewhere (another
+    /// process, an account edited in the database) is seen within that second.
     pub async fn session(&self, token: &str) -> Result<Option<SessionInfo>> {
-        let Some((session, user)) = self.store().session(&token_hash(token)).await? else {
+        let hash = token_hash(token);
+        let now = self.clock().now();
+        if let Some(info) = self.sessions.get(&hash, now) {
+            return Ok(Some(info));
+        }
+        let Some((session, user)) = self.store().session(&hash).await? else {
             return Ok(None);
         };
         let expires_at = parse_instant(&session.expires_at)?;
-        if expires_at <= self.clock().now() {
+        if expires_at <= now {
             return Ok(None);
         }
-        Ok(Some(SessionInfo {
+        let info = SessionInfo {
             actor: actor_of(&user)?,
             csrf_token: session.csrf_token,
             expires_at,
-        }))
+        };
+        self.sessions.put(hash, info.clone(), now);
+        Ok(Some(info))
     }
 
     /// Ends a session.
     pub async fn logout(&self, token: &str) -> Result<()> {
+        let hash = token_hash(token);
+        self.sessions.forget(&hash);
         let mut tx = self.store().begin().await?;
-        tx.delete_session(&token_hash(token)).await?;
+        tx.delete_session(&hash).await?;
         tx.commit().await?;
+        // Again: a request may have read the session between the first forget and the commit.
+        self.sessions.forget(&hash);
         Ok(())
     }
 }

@@ -80,6 +80,8 @@ pub struct App {
     code_key: Arc<codes::CodeKey>,
     /// The group-commit writer for volunteer check-ins, started on first use.
     checkins: Arc<OnceLock<volunteering::CheckInWriter>>,
+    /// Sessions read in the last second ([`auth::SESSION_CACHE_SECONDS`]).
+    sessions: Arc<auth::SessionCache>,
 }
 
 impl App {
@@ -102,6 +104,7 @@ impl App {
             writer: Arc::new(OnceLock::new()),
             code_key: Arc::new(code_key),
             checkins: Arc::new(OnceLock::new()),
+            sessions: Arc::default(),
         };
         app.sync_region().await?;
         Ok(app)

@@ -463,3 +463,35 @@ async fn repeated_wrong_passwords_lock_the_username_for_a_while() {
         .set("2023-06-01T08:16:00Z".parse::<Timestamp>().unwrap());
     f.app.login("admin", "correct horse battery").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_session_ended_behind_the_platforms_back_is_refused_within_a_second() {
+    let f = fixture().await;
+    admin(&f.app).await;
+    let session = f.app.login("admin", "correct horse battery").await.unwrap();
+    assert!(f.app.session(&session.token).await.unwrap().is_some());
+
+    // Another process deletes every session (an operator's script, a second server).
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}/app.db", f._dir.path().display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM sessions")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let read_at = f.clock.now();
+    assert!(
+        f.app.session(&session.token).await.unwrap().is_some(),
+        "remembered for up to a second"
+    );
+    f.clock
+        .set(read_at + jiff::SignedDuration::from_secs(cishan_app::auth::SESSION_CACHE_SECONDS));
+    assert!(
+        f.app.session(&session.token).await.unwrap().is_none(),
+        "read again after a second, and gone"
+    );
+}
