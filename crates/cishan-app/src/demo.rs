@@ -9,6 +9,15 @@
 //! administrator's password hash (salted) and the journal's own timestamps (the journal records
 //! when the data was written).
 //!
+//! On top of the bulk rows, a small story of participation is played through the use cases
+//! themselves (see `Generator::participation`): the points rules and five reward offers, a
+//! volunteer roster import, a demo member and a partner's redeemer who sign in with a published
+//! phone and password ([`DEMO_MEMBER_PHONE`], [`DEMO_PARTNER_PHONE`]), a team, past activities
+//! with verified check-ins (hours, a star, a certificate), donations and a skill donation that
+//! earn points, a redemption, and an activity open for check-in. Its cast comes from the seed;
+//! its instants are offsets from the local day of generation (points expire and offers run from
+//! today), and the ids the use cases make are random as for any user.
+//!
 //! Every person, organization and household carries `synthetic = true`; organization names also
 //! end in "（演示）". ID numbers are valid by checksum but invented: a bijection from the person's
 //! index to a (birth date, sequence number) pair keeps them unique without remembering them.
@@ -18,9 +27,9 @@
 //! `demo.generated` with the seed, scale and counts. A second run with the same seed and scale
 //! finds that entry and returns at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cishan_core::{
@@ -38,7 +47,13 @@ use jiff::{Timestamp, ToSpan};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Actor, App, AppError, Result, Role, Vault};
+use crate::donations::{DonationInput, IdempotencyKey};
+use crate::import::ImportKind;
+use crate::participants::SelfRegistration;
+use crate::points::SkillActInput;
+use crate::rewards::RedeemInput;
+use crate::volunteering::{ActivityInput, CertificateInput, ScanCodeInput, TeamInput, VerifyInput};
+use crate::{Actor, App, AppError, FixedClock, Result, Role, Vault};
 
 /// The demo administrator's username.
 pub const DEMO_ADMIN_USERNAME: &str = "admin";
@@ -95,6 +110,68 @@ const STREAM_DONATIONS: u64 = 6;
 const STREAM_DISBURSEMENTS: u64 = 7;
 const STREAM_SERVICE_RECORDS: u64 = 8;
 const STREAM_INDICATORS: u64 = 9;
+
+const STREAM_STORY: u64 = 10;
+
+/// The demo member's sign-in (a volunteer who also gives): phone and password. Published on
+/// purpose, like the administrator's, and printed by `cishan demo`.
+pub const DEMO_MEMBER_PHONE: &str = "13900002021";
+pub const DEMO_MEMBER_PASSWORD: &str = "cishan-member-2021";
+/// The sign-in of the person who redeems rewards for a partner organization.
+pub const DEMO_PARTNER_PHONE: &str = "13900002022";
+pub const DEMO_PARTNER_PASSWORD: &str = "cishan-partner-2021";
+
+/// Residents the demo registers as volunteers by roster import.
+pub const STORY_VOLUNTEERS: usize = 40;
+/// Roster volunteers at each past activity, besides the member.
+pub const STORY_ATTENDEES: usize = 15;
+const STORY_CAPACITY: i64 = 30;
+
+/// A past activity of the story: instants are (days before the day of generation, hour,
+/// minute), local time.
+struct PastActivity {
+    title: &'static str,
+    category: &'static str,
+    content: &'static str,
+    recipients: &'static str,
+    starts: (i64, i64, i64),
+    ends: (i64, i64, i64),
+}
+
+/// Two week-long activities and a morning: with the daily maximum of 8 hours they give each
+/// attendee 7 + 6 days × 8 h and 3.5 h, over 100 hours, the first star.
+const PAST_ACTIVITIES: [PastActivity; 3] = [
+    PastActivity {
+        title: "社区助老服务周（演示）",
+        category: "daily_care",
+        content: "为社区独居老人上门送餐、打扫和陪伴",
+        recipients: "社区独居、空巢老人",
+        starts: (30, 8, 0),
+        ends: (24, 18, 0),
+    },
+    PastActivity {
+        title: "青少年课业辅导营（演示）",
+        category: "schooling",
+        content: "为困难家庭子女辅导功课、组织阅读",
+        recipients: "困难家庭中小学生",
+        starts: (20, 8, 30),
+        ends: (15, 17, 30),
+    },
+    PastActivity {
+        title: "健康义诊进社区（演示）",
+        category: "health",
+        content: "协助医生为居民量血压、测血糖、登记健康档案",
+        recipients: "社区居民",
+        starts: (7, 9, 0),
+        ends: (7, 12, 30),
+    },
+];
+
+/// The member's donations: (yuan, days before the day of generation).
+const STORY_DONATIONS: [(i64, i64); 2] = [(2_000, 12), (500, 2)];
+
+/// Skills listed in the demo roster.
+const STORY_SKILLS: [&str; 6] = ["助老陪护", "急救", "课业辅导", "心理疏导", "摄影", "驾驶"];
 
 /// How much data to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -215,6 +292,10 @@ pub enum Stage {
     Disbursements,
     Ledger,
     ServiceRecords,
+    /// The points rules and the partners' offers.
+    Points,
+    /// Demo members, a roster import, a team, activities with check-ins, points and rewards.
+    Participation,
 }
 
 impl Stage {
@@ -232,6 +313,8 @@ impl Stage {
             Stage::Receipts => "捐赠票据 receipts",
             Stage::Ledger => "资金流向 ledger",
             Stage::ServiceRecords => "志愿服务 service records",
+            Stage::Points => "积分规则与回馈 points rules",
+            Stage::Participation => "会员与志愿活动 members",
         }
     }
 }
@@ -329,6 +412,14 @@ impl App {
         lap("accounts_and_indicators");
         generator.organizations().await?;
         lap("organizations");
+        // The points rules and the partners' offers go in while there are no donations yet, so
+        // publishing syncs nothing: the bulk donations below become points acts lazily, for
+        // each participant when their balance is first read (or by `cishan points sync`), never
+        // in one pass over the whole district.
+        generator.report(Stage::Points, 0, 1);
+        crate::rewards::seed_demo_points(self, &admin).await?;
+        generator.report(Stage::Points, 1, 1);
+        lap("points_rules_and_offers");
         generator.residents().await?;
         lap("residents");
         generator.households().await?;
@@ -343,6 +434,8 @@ impl App {
         lap("ledger");
         generator.service_records().await?;
         lap("service_records");
+        generator.participation(&admin).await?;
+        lap("participation");
 
         let counts = self.store().table_counts().await?;
         self.demo_note(
@@ -566,6 +659,11 @@ fn between(rng: &mut ChaCha8Rng, from: Timestamp, until: Timestamp) -> Timestamp
     Timestamp::from_second(rng.gen_range(a..b)).expect("between two valid instants")
 }
 
+fn plus_minutes(at: Timestamp, minutes: i64) -> Result<Timestamp> {
+    at.checked_add(jiff::SignedDuration::from_mins(minutes))
+        .map_err(AppError::internal)
+}
+
 fn plus_days(at: Timestamp, days: i64) -> Timestamp {
     at.checked_add(jiff::SignedDuration::from_hours(days * 24))
         .expect("demo instants are far from the limits")
@@ -770,7 +868,7 @@ impl<'a> Generator<'a> {
 
         let mut participants = Vec::with_capacity(count);
         let mut organizations = Vec::with_capacity(count);
-        let mut codes = std::collections::HashSet::new();
+        let mut codes = HashSet::new();
         for (index, (name, kind)) in ORGANIZATIONS.iter().cycle().take(count).enumerate() {
             let ordinal = u64_of(index);
             // Registered before the end of the year whose cumulative target includes it; the
@@ -1507,6 +1605,381 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
+    /// Participation seen from a newcomer's side, through the use cases themselves (each checks its
+    /// actor, writes one transaction and journals it): a volunteer roster imported, two demo
+    /// residents claimed as members with a known phone and password (a volunteer who also
+    /// gives, and a partner organization's redeemer), a team, three past activities whose
+    /// check-ins, check-outs and verifications give hours, a star and a certificate, donations
+    /// and a skill donation that earn points, one redemption, and an activity open for check-in.
+    ///
+    /// The work is the same at every scale (a few dozen people), so the district demo does not
+    /// slow down. Who takes part is drawn from the seed; instants are fixed offsets from the
+    /// local day of generation, because points expire and offers are valid from today. The
+    /// past activities run on a copy of the app whose clock the demo sets to each moment of the
+    /// story (check-in only opens around an activity's time), so their journal entries carry
+    /// those instants. Ids the use cases make (activities, attendances, teams…) are random, as
+    /// they are for any user.
+    async fn participation(&self, admin: &Actor) -> Result<()> {
+        let app = self.app;
+        let total = u64_of(STORY_VOLUNTEERS + 8);
+        self.report(Stage::Participation, 0, total);
+        if self.volunteers.is_empty() || self.orgs.is_empty() || self.funds.is_empty() {
+            return Ok(());
+        }
+        let mut rng = rng_for(self.seed, STREAM_STORY);
+        let now = app.clock().now();
+        let today = self.calendar.tz.to_datetime(now).date();
+        let local = |days_before: i64, hour: i64, minute: i64| -> Result<Timestamp> {
+            let date = today
+                .checked_sub(days_before.days())
+                .map_err(AppError::internal)?;
+            self.calendar
+                .midnight(date)
+                .checked_add(jiff::SignedDuration::from_mins(hour * 60 + minute))
+                .map_err(AppError::internal)
+        };
+
+        // Who: a registered volunteer becomes the demo member; residents who are not volunteers
+        // become the partner's redeemer and the roster's new volunteers.
+        let member_index = self.volunteers[index_below(&mut rng, self.volunteers.len())].0;
+        let volunteer_indexes: HashSet<u64> = self.volunteers.iter().map(|v| v.0).collect();
+        let mut taken = HashSet::from([member_index]);
+        let mut others = Vec::with_capacity(STORY_VOLUNTEERS + 1);
+        while others.len() < STORY_VOLUNTEERS + 1 && taken.len() < usize_of(self.plan.residents) {
+            let index = rng.gen_range(0..self.plan.residents);
+            if !volunteer_indexes.contains(&index) && taken.insert(index) {
+                others.push(index);
+            }
+        }
+        let Some((&partner_index, roster_indexes)) = others.split_first() else {
+            return Ok(());
+        };
+
+        // Volunteer registration by roster import (花名册), as a street office would upload it.
+        let mut roster = String::from("姓名,身份证号码,志愿者编号,技能\n");
+        for (k, index) in roster_indexes.iter().enumerate() {
+            let (_, name, id_number) = self.resident(*index).await?;
+            roster.push_str(&format!(
+                "{name},{id_number},ZJ{}9{:07},{}\n",
+                app.pack().code.as_str(),
+                k + 1,
+                pick(&mut rng, &STORY_SKILLS)
+            ));
+        }
+        let job = app
+            .create_import_job(admin, ImportKind::Volunteers, "演示志愿者花名册.csv")
+            .await?;
+        let summary = app
+            .run_import(
+                admin,
+                &job,
+                ImportKind::Volunteers,
+                roster.as_bytes(),
+                |_, _| {},
+            )
+            .await?;
+        if summary.refused + summary.duplicate > 0 {
+            return Err(AppError::internal(std::io::Error::other(format!(
+                "the demo roster was not imported in full: {:?}",
+                summary.rows
+            ))));
+        }
+        let roster_ids: Vec<String> = roster_indexes.iter().map(|i| person_id(*i)).collect();
+        self.report(Stage::Participation, u64_of(roster_ids.len()), total);
+
+        // Two residents claim their records with a phone and a password (as anyone can at
+        // /register): the member, and the person who redeems for a partner organization.
+        let (member_id, name, id_number) = self.resident(member_index).await?;
+        let member = app
+            .register_self(&SelfRegistration {
+                name,
+                id_number,
+                phone: DEMO_MEMBER_PHONE.into(),
+                division_code: None,
+                password: DEMO_MEMBER_PASSWORD.into(),
+            })
+            .await?;
+        for role in ["volunteer", "donor"] {
+            app.attach_role(admin, &member_id, role, None).await?;
+        }
+        let offers = app.store().points_offers(None).await?;
+        let partner_org = offers
+            .iter()
+            .find(|o| o.channel == "medical")
+            .or(offers.first())
+            .map_or_else(|| self.orgs[0].id.clone(), |o| o.org_id.clone());
+        let (partner_id, name, id_number) = self.resident(partner_index).await?;
+        let partner = app
+            .register_self(&SelfRegistration {
+                name,
+                id_number,
+                phone: DEMO_PARTNER_PHONE.into(),
+                division_code: None,
+                password: DEMO_PARTNER_PASSWORD.into(),
+            })
+            .await?;
+        app.attach_role(admin, &partner_id, "partner", Some(&partner_org))
+            .await?;
+        let mut done = u64_of(roster_ids.len()) + 2;
+        self.report(Stage::Participation, done, total);
+
+        // A team of the volunteers' association (the fifth demo organization) with the member
+        // and the new volunteers.
+        let organizer = self.orgs.get(4).unwrap_or(&self.orgs[0]).id.clone();
+        let team = app
+            .create_team(
+                admin,
+                &TeamInput {
+                    org_id: organizer.clone(),
+                    name: "鹿城爱心志愿服务队（演示）".into(),
+                },
+            )
+            .await?;
+        for pid in std::iter::once(&member_id).chain(&roster_ids) {
+            app.add_team_member(admin, &team.id, pid).await?;
+        }
+
+        // Past activities, replayed on a copy of the app whose clock the story sets. The copy
+        // has writers of its own (they read its clock); its idle check-in writer task ends
+        // with the runtime.
+        let clock = Arc::new(FixedClock::new(now));
+        let past = App {
+            clock: clock.clone(),
+            writer: Arc::new(OnceLock::new()),
+            checkins: Arc::new(OnceLock::new()),
+            ..app.clone()
+        };
+        let mut activity_ids = Vec::new();
+        for (a, story) in PAST_ACTIVITIES.iter().enumerate() {
+            let starts = local(story.starts.0, story.starts.1, story.starts.2)?;
+            let ends = local(story.ends.0, story.ends.1, story.ends.2)?;
+            let (division, place) = pick(&mut rng, &self.communities).clone();
+            clock.set(plus_days(starts, -10));
+            let activity = past
+                .create_activity(
+                    admin,
+                    &ActivityInput {
+                        title: story.title.into(),
+                        category: story.category.into(),
+                        content: Some(story.content.into()),
+                        recipients: Some(story.recipients.into()),
+                        organizer_org_id: organizer.clone(),
+                        team_id: Some(team.id.clone()),
+                        division_code: division,
+                        address: format!("{place}党群服务中心（演示地址）"),
+                        starts_at: starts.to_string(),
+                        ends_at: ends.to_string(),
+                        capacity: STORY_CAPACITY,
+                    },
+                )
+                .await?;
+            // The member scans the activity's code with their phone; the organizer scans
+            // the others' personal codes (一码通), a fresh one for every scan.
+            let attendees: Vec<&String> = std::iter::once(&member_id)
+                .chain(
+                    roster_ids
+                        .iter()
+                        .cycle()
+                        .skip(a * STORY_ATTENDEES)
+                        .take(STORY_ATTENDEES.min(roster_ids.len())),
+                )
+                .collect();
+            let mut sessions = Vec::with_capacity(attendees.len());
+            for (k, pid) in attendees.iter().enumerate() {
+                let minutes = i64_of(u64_of(k % 10));
+                clock.set(plus_minutes(starts, -minutes)?);
+                let session = if **pid == member_id {
+                    past.check_in(
+                        &member,
+                        &activity.id,
+                        &ScanCodeInput {
+                            code: activity.code.clone(),
+                        },
+                    )
+                    .await?
+                } else {
+                    let code = past.participant_code(admin, pid).await?.payload;
+                    past.check_in(admin, &activity.id, &ScanCodeInput { code })
+                        .await?
+                };
+                sessions.push(session.attendance_id);
+            }
+            for (k, pid) in attendees.iter().enumerate() {
+                let minutes = i64_of(u64_of(k % 7));
+                clock.set(plus_minutes(ends, minutes)?);
+                if **pid == member_id {
+                    past.check_out(
+                        &member,
+                        &activity.id,
+                        &ScanCodeInput {
+                            code: activity.code.clone(),
+                        },
+                    )
+                    .await?;
+                } else {
+                    let code = past.participant_code(admin, pid).await?.payload;
+                    past.check_out(admin, &activity.id, &ScanCodeInput { code })
+                        .await?;
+                }
+            }
+            clock.set(plus_days(ends, 1));
+            for (k, attendance) in sessions.iter().enumerate() {
+                let evaluation = ["优秀", "良好", "合格"][k % 3];
+                past.verify_attendance(
+                    admin,
+                    attendance,
+                    &VerifyInput {
+                        evaluation: Some(evaluation.into()),
+                    },
+                )
+                .await?;
+            }
+            activity_ids.push(activity.id);
+            done += 1;
+            self.report(Stage::Participation, done, total);
+        }
+        drop(past);
+
+        // Gifts on the real clock, dated when they arrived: two donations with receipts and a
+        // skill donation a reviewer assessed.
+        for (k, (yuan, days_before)) in STORY_DONATIONS.iter().enumerate() {
+            let fund = &self.funds[k % self.funds.len()];
+            app.record_donation(
+                admin,
+                &IdempotencyKey::parse(&format!("demo-story-donation-{}", k + 1))?,
+                &DonationInput {
+                    amount_fen: yuan * 100,
+                    fund_id: Some(fund.id.clone()),
+                    donor_participant_id: Some(member_id.clone()),
+                    channel: "online".into(),
+                    payment_ref: Some(format!("DEMO-{}-{}", self.seed, k + 1)),
+                    received_at: Some(local(*days_before, 20, 15)?.to_string()),
+                    ..DonationInput::default()
+                },
+            )
+            .await?;
+        }
+        app.record_skill_act(
+            admin,
+            &IdempotencyKey::parse("demo-story-skill-1")?,
+            &SkillActInput {
+                participant_id: member_id.clone(),
+                category: "education".into(),
+                assessed_minutes: 180,
+                occurred_at: local(5, 19, 0)?.to_string(),
+                description: "线上为困难家庭学生讲授初中数学（演示）".into(),
+            },
+        )
+        .await?;
+        done += 1;
+        self.report(Stage::Participation, done, total);
+
+        // A certificate for the hours so far, and one redemption: the partner scans the
+        // member's code for the medical offer.
+        let certificate = app
+            .issue_certificate(
+                admin,
+                &member_id,
+                &CertificateInput {
+                    issuing_org_id: organizer.clone(),
+                    content: "社区助老、课业辅导、健康义诊等志愿服务（演示）".into(),
+                    contact: Some("0577-88000000（演示）".into()),
+                },
+            )
+            .await?;
+        let medical = offers
+            .iter()
+            .find(|o| o.org_id == partner_org && o.channel == "medical")
+            .or_else(|| offers.iter().find(|o| o.org_id == partner_org));
+        let mut redeemed = None;
+        if let Some(offer) = medical {
+            let code = app.participant_code(&member, &member_id).await?.payload;
+            let done = app
+                .redeem(
+                    &partner,
+                    &IdempotencyKey::parse("demo-story-redemption-1")?,
+                    &RedeemInput {
+                        offer_id: offer.id.clone(),
+                        code: Some(code),
+                        participant_id: None,
+                    },
+                )
+                .await?;
+            redeemed = Some(done.value.id);
+        }
+        done += 1;
+        self.report(Stage::Participation, done, total);
+
+        // One activity open for check-in now: it starts at the next full hour (check-in opens
+        // an hour before) and runs for a week, so a visitor can scan its code at once.
+        let next_hour = Timestamp::from_second((now.as_second() / 3_600 + 1) * 3_600)
+            .map_err(AppError::internal)?;
+        let (division, place) = pick(&mut rng, &self.communities).clone();
+        let upcoming = app
+            .create_activity(
+                admin,
+                &ActivityInput {
+                    title: "冬日暖心·社区志愿服务周（演示）".into(),
+                    category: "emotional_support".into(),
+                    content: Some("走访慰问困难老人，陪伴聊天，协助整理家务".into()),
+                    recipients: Some("社区困难老人".into()),
+                    organizer_org_id: organizer.clone(),
+                    team_id: Some(team.id.clone()),
+                    division_code: division,
+                    address: format!("{place}党群服务中心（演示地址）"),
+                    starts_at: next_hour.to_string(),
+                    ends_at: plus_days(next_hour, 7).to_string(),
+                    capacity: STORY_CAPACITY,
+                },
+            )
+            .await?;
+        activity_ids.push(upcoming.id);
+
+        let mut tx = self.begin().await?;
+        tx.journal(
+            app.clock().now(),
+            NewEntry {
+                actor: DEMO_ACTOR.into(),
+                kind: "demo.participation".into(),
+                subject: DEMO_SUBJECT.into(),
+                payload: serde_json::json!({
+                    "member": member_id,
+                    "partner": partner_id,
+                    "partner_org": partner_org,
+                    "import_job": job,
+                    "volunteers_registered": roster_ids.len(),
+                    "team": team.id,
+                    "activities": activity_ids,
+                    "certificate": certificate.number,
+                    "redemption": redeemed,
+                    "synthetic": true,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.report(Stage::Participation, total, total);
+        Ok(())
+    }
+
+    /// A demo resident's participant id, name and ID number (decrypted from the stored record,
+    /// as the roster and the sign-up form need them typed out).
+    async fn resident(&self, index: u64) -> Result<(String, String, String)> {
+        let id = person_id(index);
+        let record = self
+            .app
+            .store()
+            .participant_record(&id)
+            .await?
+            .ok_or_else(|| AppError::not_found("participant"))?;
+        let cipher = record
+            .id_number_cipher
+            .as_deref()
+            .ok_or_else(|| AppError::not_found("participant"))?;
+        let id_number = self.app.vault().decrypt(cipher)?;
+        Ok((id, record.display_name, id_number))
+    }
+
     /// Writes `rows` in transactions of [`TX_ROWS`], journaling each, reporting progress.
     async fn write_chunked<R: BulkRow>(
         &self,
@@ -2179,12 +2652,20 @@ mod tests {
         assert_eq!(c.organizations, 8);
         assert_eq!(c.funds, 10);
         assert_eq!(c.projects, 20);
-        assert_eq!(c.volunteers, 470);
+        assert_eq!(c.volunteers, 470 + i64_of(u64_of(STORY_VOLUNTEERS)));
         assert_eq!(c.household_members, 80);
         assert_eq!(c.services, 60);
-        assert_eq!(c.donations, 400);
+        // The bulk donations and the demo member's, which go through the donation use case.
+        let story_donations = i64_of(u64_of(STORY_DONATIONS.len()));
+        assert_eq!(c.donations, 400 + story_donations);
         assert_eq!(c.disbursements, 60);
-        assert_eq!(c.service_records, 600);
+        // Each attendee of the past activities gets one record per local day served.
+        let story_days: i64 = PAST_ACTIVITIES
+            .iter()
+            .map(|a| a.starts.0 - a.ends.0 + 1)
+            .sum();
+        let attendees = i64_of(u64_of(STORY_ATTENDEES + 1));
+        assert_eq!(c.service_records, 600 + story_days * attendees);
         assert_eq!(c.trusts, 3);
         let seen = seen.into_inner().unwrap();
         assert!(seen
@@ -2270,10 +2751,13 @@ mod tests {
         let store = app.store();
         assert_eq!(store.unreconciled_donations().await.unwrap(), vec![]);
         assert_eq!(store.unbalanced_transfers().await.unwrap(), vec![]);
-        assert_eq!(store.count_rows("lots").await.unwrap(), 400);
+        assert_eq!(
+            store.count_rows("lots").await.unwrap(),
+            400 + story_donations
+        );
         assert_eq!(
             store.count_rows("receipts").await.unwrap(),
-            i64_of(plan.receipts)
+            i64_of(plan.receipts) + story_donations
         );
         assert!(store.count_rows("flows").await.unwrap() >= 60);
         let (mut with_disbursements, mut with_receipts) = (0, 0);

@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use cishan_app::demo::{
     DemoOptions, DemoReport, Progress, DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME,
+    DEMO_MEMBER_PASSWORD, DEMO_MEMBER_PHONE, DEMO_PARTNER_PASSWORD, DEMO_PARTNER_PHONE,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,6 +30,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "演示管理员 demo administrator: {DEMO_ADMIN_USERNAME} / {DEMO_ADMIN_PASSWORD} (synthetic data only)"
+        )?;
+        writeln!(
+            out,
+            "演示会员 demo member (volunteer, donor): {DEMO_MEMBER_PHONE} / {DEMO_MEMBER_PASSWORD}"
+        )?;
+        writeln!(
+            out,
+            "合作机构兑换员 demo partner (redeems rewards): {DEMO_PARTNER_PHONE} / {DEMO_PARTNER_PASSWORD}"
         )?;
         out.flush()?;
     }
@@ -64,6 +73,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "  admin login: {url}login   username: {DEMO_ADMIN_USERNAME}   password: {DEMO_ADMIN_PASSWORD}"
+        )?;
+        writeln!(
+            out,
+            "  member login: {url}login   phone: {DEMO_MEMBER_PHONE}   password: {DEMO_MEMBER_PASSWORD}   then {url}me"
+        )?;
+        writeln!(
+            out,
+            "  partner login: {url}login   phone: {DEMO_PARTNER_PHONE}   password: {DEMO_PARTNER_PASSWORD}   then {url}partner/redeem"
         )?;
         writeln!(out, "  按 Ctrl-C 停止 press Ctrl-C to stop")?;
         out.flush()?;

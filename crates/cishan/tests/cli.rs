@@ -165,6 +165,14 @@ async fn demo_verifies_and_tampering_is_named() {
     let out = fill_demo(dir.path());
     let stdout = text(&out.stdout);
     assert!(stdout.contains("admin / cishan-demo-2021"), "{stdout}");
+    assert!(
+        stdout.contains("13900002021 / cishan-member-2021"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("13900002022 / cishan-partner-2021"),
+        "{stdout}"
+    );
     assert!(stdout.contains("demo data generated"), "{stdout}");
 
     // Again with the same seed: reused, nothing written.
@@ -248,8 +256,48 @@ async fn demo_serves_and_stops_gracefully() {
     let after = server.more_lines().join("\n");
     assert!(after.contains("dashboard"), "{after}");
     assert!(after.contains("password: cishan-demo-2021"), "{after}");
+    assert!(after.contains("phone: 13900002021"), "{after}");
+    assert!(after.contains("partner/redeem"), "{after}");
     let (status, _) = get(&format!("{}healthz", server.url)).await;
     assert_eq!(status, 200);
+
+    // The demo member signs in with the printed phone and password and sees points and hours.
+    let client = reqwest::Client::new();
+    let session: serde_json::Value = client
+        .post(format!("{}api/v1/sessions", server.url))
+        .json(&serde_json::json!({ "username": "13900002021", "password": "cishan-member-2021" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().expect("the member signs in");
+    let me: serde_json::Value = client
+        .get(format!("{}api/v1/me", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = me["participant"]["id"].as_str().unwrap();
+    for (path, field) in [
+        (format!("api/v1/participants/{id}/points"), "honour"),
+        (format!("api/v1/volunteers/{id}/hours"), "verified_minutes"),
+    ] {
+        let body: serde_json::Value = client
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body[field].as_i64().unwrap() > 0, "{path}: {body}");
+    }
     server.stop();
 
     // `serve` on the filled database: accounts exist, so no set-up hint.
