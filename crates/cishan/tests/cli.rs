@@ -260,6 +260,12 @@ async fn demo_serves_and_stops_gracefully() {
     assert!(after.contains("partner/redeem"), "{after}");
     let (status, _) = get(&format!("{}healthz", server.url)).await;
     assert_eq!(status, 200);
+    let (status, home) = get(&server.url).await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains("href=\"/rules\""),
+        "the points rules are public: {home}"
+    );
 
     // The demo member signs in with the printed phone and password and sees points and hours.
     let client = reqwest::Client::new();
