@@ -7,8 +7,12 @@
 //! and a masked form (display); nothing here logs or journals them.
 
 use cishan_core::{mask_phone, CreditCode, IdNumber};
-use cishan_store::{format_instant, NewEntry, ParticipantRecord, ParticipantRoleRow, UserRow};
+use cishan_store::{
+    format_instant, NewEntry, ParticipantRecord, ParticipantRoleRow, UserRow, VolunteerRecord,
+    WriteTx,
+};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::auth::{hash_password, MIN_PASSWORD_CHARS};
 use crate::{Actor, App, AppError, Result, Role};
@@ -197,6 +201,23 @@ pub(crate) fn valid_phone(field: &str, text: &str) -> Result<String> {
     })
 }
 
+/// The role whose holders are registered volunteers (a `volunteers` row, a volunteer number).
+pub const VOLUNTEER_ROLE: &str = "volunteer";
+
+/// The volunteer number of a registration that no roster numbered: `ZY` and the first `digits`
+/// hex digits of the person's ID-number digest, the form roster import derives, so a roster
+/// imported later finds the person already registered under the same number. Without an ID
+/// number (an organization, a record made without one) the digits come from SHA-256 of the
+/// participant id. Neither reveals the ID number to anyone without the lookup key.
+fn derived_volunteer_number(record: &ParticipantRecord, digits: usize) -> String {
+    let source = record
+        .id_number_digest
+        .clone()
+        .unwrap_or_else(|| hex::encode(Sha256::digest(record.id.as_bytes())));
+    let digits = digits.min(source.len());
+    format!("ZY{}", source[..digits].to_ascii_uppercase())
+}
+
 fn valid_role(field: &str, role: &str) -> Result<String> {
     let role = role.trim();
     if ROLES.contains(&role) {
@@ -219,6 +240,45 @@ impl App {
     /// The keyed digest an ID number is found by (as the demo data and donors use).
     pub(crate) fn id_digest(&self, id: &IdNumber) -> String {
         self.vault().digest(id.expose())
+    }
+
+    /// Registers `record` as a volunteer inside `tx` unless it is one already (the volunteer
+    /// role and the registration go together: attaching the role is registering). Writes the
+    /// `volunteers` row with the store's insert roster import uses; returns the new volunteer
+    /// number, or `None` when the participant was registered before (their number is kept).
+    /// The caller holds `lock_writes`, so two registrations cannot race for a number.
+    pub(crate) async fn register_volunteer_in(
+        &self,
+        tx: &mut WriteTx,
+        record: &ParticipantRecord,
+        now: &str,
+    ) -> Result<Option<String>> {
+        if !tx.volunteers_of(std::slice::from_ref(&record.id)).await?.is_empty() {
+            return Ok(None);
+        }
+        // A roster may have given the derived number to someone else: take more digits.
+        for digits in [12, 16, 20, 24, 32] {
+            let number = derived_volunteer_number(record, digits);
+            if !tx
+                .volunteer_numbers_taken(std::slice::from_ref(&number))
+                .await?
+                .is_empty()
+            {
+                continue;
+            }
+            tx.insert_all(&[VolunteerRecord {
+                participant_id: record.id.clone(),
+                volunteer_number: number.clone(),
+                registered_at: now.to_owned(),
+                skills: String::new(),
+            }])
+            .await?;
+            return Ok(Some(number));
+        }
+        Err(AppError::conflict(
+            "volunteer.number_taken",
+            "无法为此人生成未被占用的志愿者编号，请通过导入志愿者名册为其指定编号。",
+        ))
     }
 
     /// Checks a division code against the region pack.
@@ -366,7 +426,12 @@ impl App {
         roles: &[String],
         now: &str,
     ) -> Result<()> {
+        let volunteer = roles.iter().any(|r| r == VOLUNTEER_ROLE);
         let mut tx = self.store().begin().await?;
+        if volunteer {
+            // Volunteer numbers are checked, then taken: one writer at a time.
+            tx.lock_writes().await?;
+        }
         tx.insert(row).await.map_err(|e| {
             if e.is_unique_violation() {
                 AppError {
@@ -397,6 +462,11 @@ impl App {
             })
             .await?;
         }
+        let volunteer_number = if volunteer {
+            self.register_volunteer_in(&mut tx, row, now).await?
+        } else {
+            None
+        };
         tx.journal(
             self.clock().now(),
             NewEntry {
@@ -408,6 +478,7 @@ impl App {
                     "roles": roles,
                     "division_code": row.division_code,
                     "has_phone": row.phone_digest.is_some(),
+                    "volunteer_number": volunteer_number,
                 }),
             },
         )
@@ -560,7 +631,8 @@ impl App {
     }
 
     /// Attaches a role (within an organization when `org_id` is given). Attaching a role the
-    /// participant already holds changes nothing.
+    /// participant already holds changes nothing. Attaching `volunteer` also registers the
+    /// participant as a volunteer (a volunteer number, so they can check in), once.
     pub async fn attach_role(
         &self,
         actor: &Actor,
@@ -570,7 +642,8 @@ impl App {
     ) -> Result<ParticipantView> {
         actor.require_staff()?;
         let role = valid_role("role", role)?;
-        self.store()
+        let record = self
+            .store()
             .participant_record(participant_id)
             .await?
             .ok_or_else(|| AppError::not_found("participant"))?;
@@ -584,31 +657,86 @@ impl App {
                 ));
             }
         }
+        self.grant_role_as(actor, &record, &role, org_id).await?;
+        self.participant_view(actor, participant_id).await
+    }
+
+    /// A signed-in person registers themself as a volunteer (志愿者注册), as the national
+    /// measures allow: the volunteer role and a volunteer number, once; registering again
+    /// changes nothing. Only a person with a real-name record (ID number) may, since service
+    /// records and certificates carry it.
+    pub async fn register_self_as_volunteer(&self, actor: &Actor) -> Result<ParticipantView> {
+        let participant_id = actor
+            .participant_id
+            .as_deref()
+            .ok_or_else(AppError::forbidden)?;
+        let record = self
+            .store()
+            .participant_record(participant_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("participant"))?;
+        if record.kind != "person" || record.id_number_digest.is_none() {
+            return Err(AppError::conflict(
+                "volunteer.real_name_required",
+                "志愿者注册需要实名（身份证号）登记。请到社区服务点办理实名登记后再注册。",
+            ));
+        }
+        self.grant_role_as(actor, &record, VOLUNTEER_ROLE, None)
+            .await?;
+        self.participant_view(actor, participant_id).await
+    }
+
+    /// Gives `record` the role (checked by the caller) and, for `volunteer`, its registration,
+    /// in one transaction; journaled when anything changed.
+    async fn grant_role_as(
+        &self,
+        actor: &Actor,
+        record: &ParticipantRecord,
+        role: &str,
+        org_id: Option<&str>,
+    ) -> Result<()> {
+        let participant_id = record.id.as_str();
         let now = self.clock().now();
+        let now_text = format_instant(now);
+        let volunteer = role == VOLUNTEER_ROLE;
         let mut tx = self.store().begin().await?;
+        if volunteer {
+            // Volunteer numbers are checked, then taken: one writer at a time.
+            tx.lock_writes().await?;
+        }
         let added = tx
             .grant_role(&ParticipantRoleRow {
                 participant_id: participant_id.to_owned(),
-                role: role.clone(),
+                role: role.to_owned(),
                 org_id: org_id.map(str::to_owned),
                 granted_by: actor.user_id.clone(),
-                granted_at: format_instant(now),
+                granted_at: now_text.clone(),
             })
             .await?;
-        if added {
+        // Also when the role was held already: a role attached before registration came with
+        // it gets its registration now.
+        let volunteer_number = if volunteer {
+            self.register_volunteer_in(&mut tx, record, &now_text)
+                .await?
+        } else {
+            None
+        };
+        if added || volunteer_number.is_some() {
             tx.journal(
                 now,
                 NewEntry {
                     actor: actor.user_id.clone(),
                     kind: "participant.role_attached".into(),
                     subject: participant_id.to_owned(),
-                    payload: serde_json::json!({ "role": role, "org_id": org_id }),
+                    payload: serde_json::json!({
+                        "role": role, "org_id": org_id, "volunteer_number": volunteer_number,
+                    }),
                 },
             )
             .await?;
         }
         tx.commit().await?;
-        self.participant_view(actor, participant_id).await
+        Ok(())
     }
 
     /// Detaches a role; detaching one the participant does not hold is refused.

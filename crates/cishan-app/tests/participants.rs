@@ -308,6 +308,29 @@ async fn roles_attach_and_detach_once() {
         roles.iter().map(|r| r.role.as_str()).collect::<Vec<_>>(),
         ["donor", "volunteer"]
     );
+    // The volunteer role came with one volunteer registration, kept when attached again.
+    let number = v.volunteer_number.clone().expect("a volunteer number");
+    assert!(number.starts_with("ZY") && number.len() == 14, "{number}");
+    assert_eq!(
+        f.app.store().volunteer_number(&p.id).await.unwrap(),
+        Some(number)
+    );
+    assert_eq!(volunteer_count(&f).await, 1);
+    // Registering with the volunteer role registers the volunteer too.
+    let q = f
+        .app
+        .register_person(
+            &f.staff,
+            &PersonInput {
+                roles: vec!["volunteer".into()],
+                ..person("王志愿", &id_number(4), None)
+            },
+        )
+        .await
+        .unwrap();
+    assert!(q.volunteer_number.is_some());
+    assert_ne!(q.volunteer_number, v.volunteer_number);
+    assert_eq!(volunteer_count(&f).await, 2);
     let e = f
         .app
         .attach_role(&f.staff, &p.id, "boss", None)
@@ -580,4 +603,13 @@ async fn a_member_is_refused_every_staff_use_case() {
         .unwrap();
     assert_eq!(me.display_name, "赵会员");
     assert!(me.roles.is_empty());
+}
+
+/// Every volunteer registration.
+async fn volunteer_count(f: &Fixture) -> i64 {
+    f.app
+        .store()
+        .count_volunteers_before("9999-12-31T00:00:00.000000Z")
+        .await
+        .unwrap()
 }

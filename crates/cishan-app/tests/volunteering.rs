@@ -5,6 +5,7 @@
 
 mod volunteering_support;
 
+use cishan_app::participants::{PersonInput, SelfRegistration};
 use cishan_app::volunteering::{
     ActivityInput, CertificateInput, ScanCodeInput, VerifyInput, VolunteerRulesInput, WithdrawInput,
 };
@@ -963,4 +964,138 @@ async fn teams_hold_registered_volunteers() {
         .await
         .unwrap();
     assert_eq!(view.team_id, Some(team.id));
+}
+
+fn id_number(seq: u16) -> String {
+    cishan_core::IdNumber::from_parts("330302", jiff::civil::date(1992, 5, 8), seq)
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_person_given_the_volunteer_role_is_registered_once_and_can_check_in() {
+    let f = fixture().await;
+    let p = f
+        .app
+        .register_person(
+            &f.staff,
+            &PersonInput {
+                name: "钱志愿".into(),
+                id_number: id_number(11),
+                phone: None,
+                division_code: None,
+                roles: vec!["donor".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.volunteer_number, None);
+    let (id, code) = activity(
+        &f,
+        "2024-03-01T09:00:00+08:00",
+        "2024-03-01T12:00:00+08:00",
+        10,
+    )
+    .await;
+    let e = f
+        .app
+        .check_in(&member(&p.id), &id, &scan(&code))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "volunteer.not_registered", "not a volunteer yet");
+
+    let volunteers = volunteer_count(&f).await;
+    let first = f
+        .app
+        .attach_role(&f.staff, &p.id, "volunteer", None)
+        .await
+        .unwrap();
+    let number = first.volunteer_number.clone().expect("a volunteer number");
+    let again = f
+        .app
+        .attach_role(&f.staff, &p.id, "volunteer", None)
+        .await
+        .unwrap();
+    assert_eq!(again.volunteer_number, Some(number), "attaching twice: one");
+    assert_eq!(volunteer_count(&f).await, volunteers + 1);
+
+    // They check in by scanning the activity code, and out through the organizer.
+    let session = f
+        .app
+        .check_in(&member(&p.id), &id, &scan(&code))
+        .await
+        .unwrap();
+    assert_eq!(session.state, "checked_in");
+    assert_eq!(session.display_name_masked, "钱*愿");
+    assert!(!session.unchanged);
+    f.clock.set(at("2024-03-01T03:00:00Z"));
+    let out = f
+        .app
+        .check_out(&f.staff, &id, &scan(&participant_code(&f, &p.id).await))
+        .await
+        .unwrap();
+    assert_eq!(out.duration_minutes, Some(120));
+}
+
+#[tokio::test]
+async fn a_member_registers_themself_as_a_volunteer_and_is_checked_in_by_the_organizer() {
+    let f = fixture().await;
+    let me = f
+        .app
+        .register_self(&SelfRegistration {
+            name: "孙自愿".into(),
+            id_number: id_number(12),
+            phone: "13800138012".into(),
+            division_code: None,
+            password: "a long member password".into(),
+        })
+        .await
+        .unwrap();
+    let pid = me.participant_id.clone().unwrap();
+    let view = f.app.register_self_as_volunteer(&me).await.unwrap();
+    let number = view.volunteer_number.clone().expect("a volunteer number");
+    assert!(view.roles.iter().any(|r| r.role == "volunteer"));
+    let again = f.app.register_self_as_volunteer(&me).await.unwrap();
+    assert_eq!(again.volunteer_number, Some(number));
+    assert_eq!(again.roles.len(), 1);
+
+    let (id, _) = activity(
+        &f,
+        "2024-03-01T09:00:00+08:00",
+        "2024-03-01T12:00:00+08:00",
+        10,
+    )
+    .await;
+    let session = f
+        .app
+        .check_in(&f.staff, &id, &scan(&participant_code(&f, &pid).await))
+        .await
+        .unwrap();
+    assert_eq!(session.participant_id, pid);
+    assert_eq!(session.check_in_method, "participant_code");
+
+    // Without a real-name record (no ID number) self-registration is refused; staff may not
+    // use it for someone else (it registers the signed-in person only).
+    let e = f
+        .app
+        .register_self_as_volunteer(&member(ZHAO))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "volunteer.real_name_required");
+    let e = f
+        .app
+        .register_self_as_volunteer(&f.staff)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+}
+
+/// Every volunteer registration.
+async fn volunteer_count(f: &Fixture) -> i64 {
+    f.app
+        .store()
+        .count_volunteers_before("9999-12-31T00:00:00.000000Z")
+        .await
+        .unwrap()
 }

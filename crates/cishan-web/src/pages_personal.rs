@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/register", get(register_form).post(register))
         .route("/me", get(me))
+        .route("/me/volunteer", post(become_volunteer))
         .route(
             "/admin/participants",
             get(participants_page).post(register_person),
@@ -266,21 +267,73 @@ pub(crate) async fn register(
 struct MeTemplate {
     chrome: Chrome,
     me: Option<ParticipantView>,
+    csrf: String,
+    /// Why registering as a volunteer was refused, shown next to the button.
+    error: Option<String>,
+}
+
+fn me_page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    me: Option<ParticipantView>,
+    error: Option<String>,
+) -> PageResult {
+    let body = render(&MeTemplate {
+        chrome: Chrome::new(state, Some(session), "me"),
+        me,
+        csrf: session.info.csrf_token.clone(),
+        error,
+    })?;
+    Ok(page(status, body))
+}
+
+async fn my_view(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<ParticipantView>, PageError> {
+    match state.app.my_participant(&session.info.actor).await {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The personal page: who I am, my roles, and where my code, hours and points are
 pub(crate) async fn me(State(state): State<AppState>, jar: CookieJar) -> PageResult {
     let session = signed_in(&state, &jar, "/me").await?;
-    let me = match state.app.my_participant(&session.info.actor).await {
-        Ok(v) => Some(v),
-        Err(e) if e.kind == ErrorKind::NotFound => None,
-        Err(e) => return Err(e.into()),
-    };
-    let body = render(&MeTemplate {
-        chrome: Chrome::new(&state, Some(&session), "me"),
-        me,
-    })?;
-    Ok(page(StatusCode::OK, body))
+    let me = my_view(&state, &session).await?;
+    me_page(&state, &session, StatusCode::OK, me, None)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+/// Register myself as a volunteer (志愿者注册): the volunteer role and a volunteer number, once
+pub(crate) async fn become_volunteer(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> PageResult {
+    let session = signed_in(&state, &jar, "/me").await?;
+    let Form(form) = form.map_err(form_rejection)?;
+    check_csrf(&session, &form.csrf)?;
+    match state
+        .app
+        .register_self_as_volunteer(&session.info.actor)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/me").into_response()),
+        Err(e) => {
+            let status = crate::error::status_of(e.kind);
+            let error = shown(e)?;
+            let me = my_view(&state, &session).await?;
+            me_page(&state, &session, status, me, Some(error.message))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -141,6 +141,63 @@ async fn self_registration_signs_in_and_shows_the_personal_page_masked() {
 }
 
 #[tokio::test]
+async fn a_member_registers_as_a_volunteer_from_the_personal_page() {
+    let t = TestApp::start().await;
+    member(&t, 7, "13600136007").await;
+    let (browser, _) = sign_in(&t, "13600136007", MEMBER_PASSWORD, "/me").await;
+    let html = browser
+        .get(t.url("/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"me-volunteer-form\""), "{html}");
+    let csrf = input_value(&html, "csrf");
+    // Without the session's token nothing happens.
+    let res = browser
+        .post(t.url("/me/volunteer"))
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    for _ in 0..2 {
+        let res = browser
+            .post(t.url("/me/volunteer"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], "/me");
+    }
+    let html = browser
+        .get(t.url("/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("志愿者编号"), "{html}");
+    assert!(html.contains("志愿者"), "the role is listed");
+    assert!(
+        !html.contains("id=\"me-volunteer-form\""),
+        "registered once"
+    );
+    assert_eq!(
+        t.app
+            .store()
+            .count_volunteers_before("9999-12-31T00:00:00.000000Z")
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn people_sign_in_by_phone_or_id_and_land_on_me_and_staff_pages_refuse_them() {
     let t = TestApp::start().await;
     member(&t, 2, "13600136000").await;
