@@ -21,6 +21,8 @@ use crate::{Actor, App, AppError, Result};
 pub const MAX_BATCH: usize = 256;
 /// The longest a batch waits for more requests to join it.
 const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+/// How long a batch waits for expected requests before a pass that brings none ends the wait.
+const GATHER_MIN_WAIT: std::time::Duration = std::time::Duration::from_micros(700);
 /// Requests that may wait for the writer before callers are slowed down.
 const QUEUE_DEPTH: usize = 4096;
 
@@ -47,9 +49,12 @@ impl DonationWriter {
         let (queue, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut expected = 0;
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                gather(&mut rx, &mut batch).await;
+                gather(&mut rx, &mut batch, expected).await;
+                let answered = batch.len();
                 run_batch(&app, std::mem::take(&mut batch)).await;
+                expected = answered + rx.len();
             }
         });
         DonationWriter { queue }
@@ -82,11 +87,18 @@ impl DonationWriter {
 
 /// Lets requests that are on their way join the batch: a commit costs about the same for one
 /// donation as for fifty (it rewrites the same index pages and syncs once), so a short wait
-/// while the queue keeps filling is repaid many times over. Waits at most [`GATHER_WAIT`], and
-/// not at all once a wait brings nothing new.
-async fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
-    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
-    while batch.len() < MAX_BATCH {
+/// while the queue keeps filling is repaid many times over.
+///
+/// `expected` is how many requests are likely to come: those answered by the last batch (their
+/// clients tend to send the next one at once) plus those that were already waiting when it was
+/// answered. Without that, the clients split into two groups that take turns, each batch
+/// holding only the ones that came back while the other group's batch committed. The wait ends
+/// as soon as `expected` have arrived, at [`GATHER_WAIT`], or once it has lasted
+/// [`GATHER_MIN_WAIT`] and a pass brings nothing new; with one client it does not wait at all.
+async fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, expected: usize) {
+    let start = tokio::time::Instant::now();
+    let expected = expected.min(MAX_BATCH);
+    while batch.len() < expected {
         let before = batch.len();
         tokio::task::yield_now().await;
         while batch.len() < MAX_BATCH {
@@ -95,7 +107,8 @@ async fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
                 Err(_) => break,
             }
         }
-        if batch.len() == before || tokio::time::Instant::now() >= deadline {
+        let waited = start.elapsed();
+        if waited >= GATHER_WAIT || (batch.len() == before && waited >= GATHER_MIN_WAIT) {
             break;
         }
     }
