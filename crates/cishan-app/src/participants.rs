@@ -253,7 +253,11 @@ impl App {
         record: &ParticipantRecord,
         now: &str,
     ) -> Result<Option<String>> {
-        if !tx.volunteers_of(std::slice::from_ref(&record.id)).await?.is_empty() {
+        if !tx
+            .volunteers_of(std::slice::from_ref(&record.id))
+            .await?
+            .is_empty()
+        {
             return Ok(None);
         }
         // A roster may have given the derived number to someone else: take more digits.
