@@ -6,7 +6,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
-use crate::{values_placeholders, Result, Store, StoreError, WriteTx, BULK_BATCH_ROWS};
+use crate::{bulk_values, Result, Store, StoreError, WriteTx, BULK_BATCH_ROWS};
 
 pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
@@ -27,7 +27,7 @@ impl WriteTx {
                 "INSERT INTO {} ({}) VALUES {}",
                 R::TABLE,
                 R::COLUMNS.join(", "),
-                values_placeholders(chunk.len(), R::COLUMNS.len())
+                bulk_values(self.raw(), chunk.len(), R::COLUMNS.len())
             );
             let mut q = sqlx::query(&sql);
             for row in chunk {
