@@ -108,9 +108,12 @@ pub struct RowReport {
     pub outcome: RowOutcome,
     pub reason: String,
     pub participant_id: Option<String>,
+    /// The volunteer's number (volunteer rosters, rows that were not refused).
+    #[serde(default)]
+    pub volunteer_number: Option<String>,
 }
 
-/// The result of an import. `rows` lists every row that was not simply imported.
+/// The result of an import. `rows` lists every data row, in line order.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportSummary {
     pub job_id: String,
@@ -749,6 +752,7 @@ impl App {
                         outcome: RowOutcome::Refused,
                         reason,
                         participant_id: None,
+                        volunteer_number: None,
                     }),
                     Ok(c) => {
                         if let Some(first) = seen.get(&c.digest) {
@@ -759,6 +763,7 @@ impl App {
                                     "与第 {first} 行是同一人（身份证号相同），本行未重复导入"
                                 ),
                                 participant_id: None,
+                                volunteer_number: None,
                             });
                             continue;
                         }
@@ -769,6 +774,7 @@ impl App {
                                     outcome: RowOutcome::Refused,
                                     reason: format!("志愿者编号与第 {first} 行重复"),
                                     participant_id: None,
+                                    volunteer_number: None,
                                 });
                                 continue;
                             }
@@ -792,16 +798,20 @@ impl App {
                     RowOutcome::Refused => summary.refused += 1,
                 }
             }
-            summary.rows.extend(
-                reports
-                    .into_iter()
-                    .filter(|r| r.outcome != RowOutcome::Imported),
-            );
+            summary.rows.extend(reports);
             progress(processed, total);
         }
         job.state = "done".into();
         job.finished_at = Some(format_instant(self.clock().now()));
-        job.report = serde_json::to_string(&summary.rows).map_err(AppError::internal)?;
+        // The job keeps only the rows that need a look (the progress page lists them); a
+        // roster of 100 000 new people would otherwise store 100 000 "imported" lines. The
+        // summary returned to the caller (the CLI's --report) keeps every row.
+        let needing_a_look: Vec<&RowReport> = summary
+            .rows
+            .iter()
+            .filter(|r| r.outcome != RowOutcome::Imported)
+            .collect();
+        job.report = serde_json::to_string(&needing_a_look).map_err(AppError::internal)?;
         job.message = if summary.ignored_columns.is_empty() {
             String::new()
         } else {
@@ -882,6 +892,7 @@ impl App {
                                 old.id
                             ),
                             participant_id: Some(old.id.clone()),
+                            volunteer_number: None,
                         });
                         continue;
                     }
@@ -923,12 +934,14 @@ impl App {
                     (row, RowOutcome::Imported, String::new())
                 }
             };
+            let mut volunteer_number = None;
             if kind == ImportKind::Volunteers {
                 match volunteer_of.get(&row.id) {
                     Some(number) => {
                         if c.volunteer_number.as_ref().is_some_and(|n| n != number) {
                             reason.push_str(&format!("；已是志愿者（编号 {number}），编号未改"));
                         }
+                        volunteer_number = Some(number.clone());
                     }
                     None => {
                         let number = volunteer_number_of(&c);
@@ -946,9 +959,11 @@ impl App {
                                 outcome: RowOutcome::Refused,
                                 reason: format!("志愿者编号“{number}”已属于另一位志愿者"),
                                 participant_id: None,
+                                volunteer_number: None,
                             });
                             continue;
                         }
+                        volunteer_number = Some(number.clone());
                         volunteers.push(VolunteerRecord {
                             participant_id: row.id.clone(),
                             volunteer_number: number,
@@ -962,6 +977,7 @@ impl App {
                                 outcome: RowOutcome::Updated,
                                 reason: "已登记，新登记为志愿者".to_owned(),
                                 participant_id: Some(row.id.clone()),
+                                volunteer_number,
                             });
                             roles.push(volunteer_role(&row.id, actor, &now));
                             continue;
@@ -975,6 +991,7 @@ impl App {
                 outcome,
                 reason,
                 participant_id: Some(row.id.clone()),
+                volunteer_number,
             });
         }
         tx.insert_wide(&inserts).await?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cishan_app::import::{ImportKind, ImportSummary};
+use cishan_app::import::{ImportKind, ImportSummary, RowOutcome};
 use cishan_app::{Actor, Role};
 use cishan_core::IdNumber;
 use clap::{Args, Subcommand};
@@ -33,7 +33,8 @@ pub struct ImportArgs {
     app: AppArgs,
     /// The roster file (.csv or .xlsx).
     file: PathBuf,
-    /// Write every row's outcome (line, outcome, reason, participant id) to this CSV file.
+    /// Write every row's outcome (line, outcome, reason, participant id, volunteer number) to this
+    /// CSV file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 }
@@ -137,13 +138,22 @@ fn print_summary(s: &ImportSummary, elapsed: Duration, report_file: bool) -> any
         elapsed.as_millis(),
         per_second(s.total, elapsed)
     )?;
-    for r in s.rows.iter().take(PRINTED_ROWS) {
+    // Rows that need a look come first: in a large roster they would otherwise be hidden
+    // behind the first fifty imported ones.
+    let needing_a_look = s.rows.iter().filter(|r| r.outcome != RowOutcome::Imported);
+    let imported = s.rows.iter().filter(|r| r.outcome == RowOutcome::Imported);
+    for r in needing_a_look.chain(imported).take(PRINTED_ROWS) {
+        let mut ids = r.participant_id.clone().unwrap_or_default();
+        if let Some(number) = &r.volunteer_number {
+            ids.push_str(&format!(" 志愿者编号 {number}"));
+        }
         writeln!(
             out,
-            "  第 {} 行 line {}: {} {}",
+            "  第 {} 行 line {}: {} {} {}",
             r.line,
             r.line,
             r.outcome.label(),
+            ids.trim(),
             r.reason
         )?;
     }
@@ -170,13 +180,14 @@ fn write_report(path: &PathBuf, s: &ImportSummary) -> anyhow::Result<()> {
     // A BOM so that Excel opens the Chinese text correctly.
     w.write_all(&[0xEF, 0xBB, 0xBF])?;
     let mut csv = csv::Writer::from_writer(w);
-    csv.write_record(["行号", "结果", "说明", "参与方编号"])?;
+    csv.write_record(["行号", "结果", "说明", "参与方编号", "志愿者编号"])?;
     for r in &s.rows {
         csv.write_record([
             r.line.to_string(),
             r.outcome.label().to_owned(),
             r.reason.clone(),
             r.participant_id.clone().unwrap_or_default(),
+            r.volunteer_number.clone().unwrap_or_default(),
         ])?;
     }
     csv.flush()?;

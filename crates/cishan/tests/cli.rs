@@ -581,3 +581,54 @@ async fn a_downloaded_receipt_verifies_offline_and_an_edited_one_does_not() {
         text(&voided.stdout)
     );
 }
+
+/// Reads a report the CLI wrote: a BOM for Excel, then CSV records.
+fn report_records(path: &Path) -> Vec<Vec<String>> {
+    let bytes = std::fs::read(path).unwrap();
+    let text = std::str::from_utf8(bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap()).unwrap();
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn an_import_report_lists_every_row_with_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = dir.path().join("roster.csv");
+    let sample = run(cishan(dir.path())
+        .args(["import", "sample", "--rows", "3"])
+        .arg(&roster));
+    assert!(sample.status.success(), "{}", text(&sample.stderr));
+    let report = dir.path().join("r.csv");
+    let data_dir = dir.path().join("data").display().to_string();
+    let import = |report: &Path| {
+        let out = run(cishan(dir.path())
+            .args(["import", "volunteers", "--db", &db_url(dir.path())])
+            .args(["--data-dir", &data_dir, "--report"])
+            .arg(report)
+            .arg(&roster));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
+    };
+    let out = import(&report);
+    let rows = report_records(&report);
+    assert_eq!(rows.len(), 3, "every new row is reported: {rows:?}");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], (i + 2).to_string(), "{row:?}");
+        assert_eq!(row[1], "已导入", "{row:?}");
+        assert!(!row[3].is_empty(), "a participant id: {row:?}");
+        assert_eq!(row[4], format!("LC{:08}", i + 1), "{row:?}");
+    }
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&rows[0][3]), "{stdout}");
+
+    let again = dir.path().join("again.csv");
+    import(&again);
+    let rows_again = report_records(&again);
+    assert_eq!(rows_again.len(), 3, "{rows_again:?}");
+    for (row, first) in rows_again.iter().zip(&rows) {
+        assert_eq!(row[1], "已存在", "{row:?}");
+        assert_eq!((&row[3], &row[4]), (&first[3], &first[4]), "{row:?}");
+    }
+}
