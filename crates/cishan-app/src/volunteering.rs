@@ -521,7 +521,7 @@ async fn check_in_one(
         );
     }
     let Some(Some(activity)) = activities.get_mut(&job.activity_id) else {
-        return Ok(Err(AppError::not_found("activity")));
+        return Ok(Err(activity_not_found(&job.activity_id)));
     };
     let Some(found) = tx.check_in_lookup(&job.activity_id, pid).await? else {
         return Ok(Err(AppError::invalid(
@@ -588,6 +588,14 @@ async fn check_in_one(
     admitted.insert(key, (row.clone(), name));
     rows.push(row);
     Ok(Ok(view))
+}
+
+/// A scan at an activity id that names no activity (a mistyped or stale link).
+fn activity_not_found(activity_id: &str) -> AppError {
+    AppError {
+        message: format!("活动不存在：找不到编号为 `{activity_id}` 的活动，请检查链接或活动编号。"),
+        ..AppError::not_found("activity")
+    }
 }
 
 fn within_check_in_window(activity: &ActivityRow, now: Timestamp) -> Result<()> {
@@ -999,6 +1007,25 @@ impl App {
             .collect())
     }
 
+    /// [`App::read_scan`], with an activity code for another activity told apart from a scan
+    /// at an activity that does not exist (404, not "the wrong code").
+    async fn read_scan_at(
+        &self,
+        actor: &Actor,
+        activity_id: &str,
+        payload: &str,
+    ) -> Result<Scanned> {
+        match self.read_scan(actor, activity_id, payload) {
+            Err(e) if e.code == "code.other_activity" => {
+                if self.store().activity(activity_id).await?.is_none() {
+                    return Err(activity_not_found(activity_id));
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
     /// Reads a check-in or check-out scan: an activity code scanned by the volunteer, or a
     /// participant code scanned by staff.
     fn read_scan(&self, actor: &Actor, activity_id: &str, payload: &str) -> Result<Scanned> {
@@ -1048,27 +1075,28 @@ impl App {
         activity_id: &str,
         input: &ScanCodeInput,
     ) -> Result<SessionView> {
-        let scanned = self.read_scan(actor, activity_id, &input.code)?;
+        let scanned = self.read_scan_at(actor, activity_id, &input.code).await?;
         self.check_in_writer()
             .submit(actor.user_id.clone(), activity_id.to_owned(), scanned)
             .await
     }
 
     /// Checks a volunteer out by scan. Refused (409) without a check-in; a second check-out
-    /// changes nothing and returns the closed session.
+    /// changes nothing and returns the closed session, but a participant code already used
+    /// (for anything) is refused as a replay even then.
     pub async fn check_out(
         &self,
         actor: &Actor,
         activity_id: &str,
         input: &ScanCodeInput,
     ) -> Result<SessionView> {
-        let scanned = self.read_scan(actor, activity_id, &input.code)?;
+        let scanned = self.read_scan_at(actor, activity_id, &input.code).await?;
         let pid = &scanned.participant_id;
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_writes().await?;
         if tx.activity(activity_id).await?.is_none() {
-            return Err(AppError::not_found("activity"));
+            return Err(activity_not_found(activity_id));
         }
         let found = tx.check_in_lookup(activity_id, pid).await?.ok_or_else(|| {
             AppError::invalid(
@@ -1084,12 +1112,16 @@ impl App {
                 "此志愿者没有在本活动签到，不能签退。请先签到。",
             ));
         };
-        if attendance.state != "checked_in" {
-            return Ok(session_view(&attendance, name, true));
-        }
+        // A participant code is used once, whatever for (docs/codes-and-volunteering.md): it is
+        // used up even by a check-out that changes nothing, so a code already used (for a
+        // redemption, or this same check-out) is refused as a replay here too.
         if let Some(claim) = &scanned.claim {
             self.consume_code(&mut tx, "code", claim, CodePurpose::CheckOut)
                 .await?;
+        }
+        if attendance.state != "checked_in" {
+            tx.commit().await?;
+            return Ok(session_view(&attendance, name, true));
         }
         let minutes = session_minutes(stored_instant(&attendance.checked_in_at)?, now);
         let at = format_instant(now);

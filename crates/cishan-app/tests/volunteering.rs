@@ -318,6 +318,91 @@ async fn check_out_without_check_in_is_refused_and_a_second_check_out_changes_no
         .await
         .unwrap();
     assert_eq!(out.duration_minutes, Some(120));
+    // Checked out already: a fresh code changes nothing, a used one is a replay.
+    let fresh = participant_code(&f, LI).await;
+    let again = f.app.check_out(&f.staff, &id, &scan(&fresh)).await.unwrap();
+    assert!(again.unchanged);
+    assert_eq!(again.duration_minutes, Some(120));
+    for used in [&li_out, &fresh] {
+        let e = f
+            .app
+            .check_out(&f.staff, &id, &scan(used))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Conflict, "code.replayed")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_code_used_for_a_redemption_cannot_check_out() {
+    let f = fixture().await;
+    let (id, code) = activity(
+        &f,
+        "2024-03-01T09:00:00+08:00",
+        "2024-03-01T12:00:00+08:00",
+        10,
+    )
+    .await;
+    f.app
+        .check_in(&member(WANG), &id, &scan(&code))
+        .await
+        .unwrap();
+    f.app
+        .check_out(&member(WANG), &id, &scan(&code))
+        .await
+        .unwrap();
+    let used = participant_code(&f, WANG).await;
+    f.app
+        .resolve_participant_code(&used, "redeem")
+        .await
+        .unwrap();
+    let e = f
+        .app
+        .check_out(&f.staff, &id, &scan(&used))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Conflict, "code.replayed")
+    );
+}
+
+#[tokio::test]
+async fn a_scan_at_an_unknown_activity_is_not_found() {
+    let f = fixture().await;
+    let (_, code) = activity(
+        &f,
+        "2024-03-01T09:00:00+08:00",
+        "2024-03-01T12:00:00+08:00",
+        10,
+    )
+    .await;
+    let li_code = participant_code(&f, LI).await;
+    for (who, payload) in [(member(WANG), &code), (f.staff.clone(), &li_code)] {
+        let e = f
+            .app
+            .check_in(&who, "act_nope", &scan(payload))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::NotFound, "activity.not_found")
+        );
+        assert!(e.message.contains("活动不存在"), "{}", e.message);
+        assert!(e.message.contains("act_nope"), "{}", e.message);
+        let e = f
+            .app
+            .check_out(&who, "act_nope", &scan(payload))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::NotFound, "activity.not_found")
+        );
+    }
 }
 
 #[tokio::test]
