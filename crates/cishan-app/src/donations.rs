@@ -12,6 +12,7 @@ use cishan_core::{mask_name, split_by_weights, take_fifo, Fen, ANONYMOUS_ZH};
 use cishan_store::{
     format_instant, AllocationRow, DisbursementRow, DonationRow, EvidenceRow, FlowRow,
     IdempotentResponse, LedgerEntryRow, LotRow, NewEntry, ReceiptRow, RefundRow, WriteTx,
+    SHARED_PAYMENT_REF_CHANNELS,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -213,6 +214,20 @@ fn positive_amount(field: &str, amount: i64) -> Result<i64> {
         ));
     }
     Ok(amount)
+}
+
+pub(crate) const PAYMENT_REF_TAKEN: &str = "donation.payment_ref_taken";
+
+/// A second donation with a payment reference already recorded on the same channel.
+pub(crate) fn payment_ref_taken(existing: Option<&str>) -> AppError {
+    let message = match existing {
+        Some(id) => format!("该付款流水号已登记为捐赠 {id}；如确为另一笔款项，请核对流水号。"),
+        None => "该付款流水号已登记为捐赠；如确为另一笔款项，请核对流水号。".to_owned(),
+    };
+    AppError {
+        field: Some("payment_ref".to_owned()),
+        ..AppError::conflict(PAYMENT_REF_TAKEN, message)
+    }
 }
 
 fn conflict_no_funds(holder: &str, wanted: i64, available: i64) -> AppError {
@@ -448,9 +463,25 @@ impl App {
     ) -> Result<Outcome<DonationRecorded>> {
         let valid = self.validate_donation(actor, input)?;
         let hash = request_hash(input);
-        self.donation_writer()
+        let (channel, payment_ref) = (valid.row.channel.clone(), valid.row.payment_ref.clone());
+        let result = self
+            .donation_writer()
             .submit(actor.clone(), key.clone(), hash, valid)
-            .await
+            .await;
+        match (result, payment_ref) {
+            // Refused by the unique index at commit: name the donation that holds the reference.
+            (Err(e), Some(payment_ref)) if e.code == PAYMENT_REF_TAKEN => {
+                let existing = self
+                    .store()
+                    .donation_with_payment_ref(&channel, &payment_ref)
+                    .await?;
+                Err(AppError {
+                    cause: e.cause,
+                    ..payment_ref_taken(existing.as_deref())
+                })
+            }
+            (result, _) => result,
+        }
     }
 
     /// Runs inside a (possibly grouped) transaction: the whole effect of one donation request.
@@ -466,6 +497,16 @@ impl App {
             return Ok(done);
         }
         let mut row = valid.row.clone();
+        if let Some(payment_ref) = &row.payment_ref {
+            if !SHARED_PAYMENT_REF_CHANNELS.contains(&row.channel.as_str()) {
+                if let Some(existing) = tx
+                    .donation_with_payment_ref(&row.channel, payment_ref)
+                    .await?
+                {
+                    return Err(payment_ref_taken(Some(&existing)));
+                }
+            }
+        }
         let (holder_kind, holder_id) = holder_of(&row);
         let org = tx
             .holder_org(holder_kind, &holder_id)

@@ -100,6 +100,20 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
+        if let StoreError::Conflict {
+            what: "donations",
+            key,
+        } = &e
+        {
+            if key.contains("payment_ref") {
+                // The unique index caught what the check in `apply_donation` could not see (a
+                // duplicate within one group-commit batch); `record_donation` names the donation.
+                return AppError {
+                    cause: Some(Box::new(e)),
+                    ..crate::donations::payment_ref_taken(None)
+                };
+            }
+        }
         if e.is_unique_violation() {
             return AppError {
                 cause: Some(Box::new(e)),

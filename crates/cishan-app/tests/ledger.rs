@@ -229,6 +229,87 @@ async fn simultaneous_copies_of_one_request_record_once() {
     assert_eq!(count(&f.app, "donations").await, 1);
 }
 
+fn bank_transfer(payment_ref: &str) -> DonationInput {
+    DonationInput {
+        channel: "bank_transfer".into(),
+        payment_ref: Some(payment_ref.into()),
+        ..money(10_000, Some(FUND), None)
+    }
+}
+
+#[tokio::test]
+async fn a_payment_reference_is_recorded_once_per_channel() {
+    let f = fixture().await;
+    let first = f
+        .app
+        .record_donation(&f.actor, &key("bt-1"), &bank_transfer("BT-001"))
+        .await
+        .unwrap();
+    // Another key, the same transfer: refused, naming the field and the donation.
+    let again = f
+        .app
+        .record_donation(&f.actor, &key("bt-2"), &bank_transfer("BT-001"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind, ErrorKind::Conflict);
+    assert_eq!(again.code, "donation.payment_ref_taken");
+    assert_eq!(again.field.as_deref(), Some("payment_ref"));
+    assert!(
+        again.message.contains(&first.value.donation_id),
+        "{}",
+        again.message
+    );
+    // The first key still replays its result.
+    let replay = f
+        .app
+        .record_donation(&f.actor, &key("bt-1"), &bank_transfer("BT-001"))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.value, first.value);
+    // The same reference on another channel is another payment.
+    f.app
+        .record_donation(
+            &f.actor,
+            &key("on-1"),
+            &DonationInput {
+                channel: "online".into(),
+                ..bank_transfer("BT-001")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(count(&f.app, "donations").await, 2);
+    assert_eq!(count(&f.app, "receipts").await, 2);
+}
+
+#[tokio::test]
+async fn simultaneous_donations_with_one_payment_reference_record_once() {
+    let f = fixture().await;
+    // Different keys, so each is a new request; several land in one group-commit batch.
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let app = f.app.clone();
+            let actor = f.actor.clone();
+            tokio::spawn(async move {
+                app.record_donation(&actor, &key(&format!("dup-{i}")), &bank_transfer("BT-777"))
+                    .await
+            })
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(done) => recorded.push(done.value.donation_id),
+            Err(e) => assert_eq!(e.code, "donation.payment_ref_taken", "{e}"),
+        }
+    }
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(count(&f.app, "donations").await, 1);
+    assert_eq!(count(&f.app, "receipts").await, 1);
+    assert_reconciled(&f.app).await;
+}
+
 #[tokio::test]
 async fn a_bad_request_in_a_group_fails_alone() {
     let f = fixture().await;

@@ -348,6 +348,25 @@ impl WriteTx {
         row.as_ref().map(donation_from_row).transpose()
     }
 
+    /// The donation already recorded with this payment reference on this channel, if any
+    /// (channels whose references are unique: see migration 0011). Deliberately does not flush
+    /// (flushing per donation would undo group commit), so it reads on the raw connection and
+    /// does not see donations staged in this batch: the unique index refuses a duplicate among
+    /// them when the batch commits, after which the writer retries one request at a time and
+    /// this check then sees the first.
+    pub async fn donation_with_payment_ref(
+        &mut self,
+        channel: &str,
+        payment_ref: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(DONATION_BY_PAYMENT_REF)
+            .bind(channel)
+            .bind(payment_ref)
+            .fetch_optional(self.raw())
+            .await?;
+        row.map(|r| r.try_get("id")).transpose().map_err(Into::into)
+    }
+
     /// Adds `amount` to a donation's refunded total unless that would exceed the amount.
     /// Returns false (and changes nothing) when it would.
     pub async fn add_refunded(&mut self, donation_id: &str, amount: i64) -> Result<bool> {
@@ -644,6 +663,15 @@ pub struct TracedDisbursement {
     pub evidence: Vec<EvidenceRow>,
 }
 
+/// Repeats the WHERE clause of the unique index `donations_payment_ref` (migration 0011) so
+/// that SQLite uses it.
+const DONATION_BY_PAYMENT_REF: &str = "SELECT id FROM donations \
+    WHERE channel = $1 AND payment_ref = $2 AND channel NOT IN ('match', 'card_points')";
+
+/// Channels whose donations share a payment reference by design (matches: the pool; card point
+/// conversions: the bank's batch), left out of the unique index.
+pub const SHARED_PAYMENT_REF_CHANNELS: [&str; 2] = ["match", "card_points"];
+
 impl Store {
     /// An organization's name and credit code, without its totals (receipts need only these).
     pub async fn organization_identity(&self, org_id: &str) -> Result<Option<(String, String)>> {
@@ -653,6 +681,20 @@ impl Store {
             .await?;
         row.map(|r| Ok((r.try_get("name")?, r.try_get("credit_code")?)))
             .transpose()
+    }
+
+    /// The donation recorded with this payment reference on this channel, if any.
+    pub async fn donation_with_payment_ref(
+        &self,
+        channel: &str,
+        payment_ref: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(DONATION_BY_PAYMENT_REF)
+            .bind(channel)
+            .bind(payment_ref)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| r.try_get("id")).transpose().map_err(Into::into)
     }
 
     pub async fn donation(&self, id: &str) -> Result<Option<crate::DonationRow>> {

@@ -50,7 +50,9 @@ pub(crate) fn conflict(e: sqlx::Error, table: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
             what: table,
-            key: db.constraint().unwrap_or("unique key").to_owned(),
+            // SQLite names no constraint; its message names the columns instead
+            // ("UNIQUE constraint failed: donations.channel, donations.payment_ref").
+            key: db.constraint().unwrap_or(db.message()).to_owned(),
         },
         _ => StoreError::Database(e),
     }
