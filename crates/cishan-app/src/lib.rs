@@ -82,6 +82,8 @@ pub struct App {
     checkins: Arc<OnceLock<volunteering::CheckInWriter>>,
     /// Sessions read in the last second ([`auth::SESSION_CACHE_SECONDS`]).
     sessions: Arc<auth::SessionCache>,
+    /// The parsed points rule sets and the stamp they were read under ([`App::rule_book`]).
+    rule_books: Arc<points::RuleBookCache>,
 }
 
 impl App {
@@ -105,6 +107,7 @@ impl App {
             code_key: Arc::new(code_key),
             checkins: Arc::new(OnceLock::new()),
             sessions: Arc::default(),
+            rule_books: Arc::default(),
         };
         app.sync_region().await?;
         Ok(app)

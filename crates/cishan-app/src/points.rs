@@ -9,6 +9,7 @@
 //! rewritten, and recomputing under the same rules finds nothing to change.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cishan_core::points::{
     self as core, day_of_date, evaluate, ActKind, RuleBook, RuleSet, POINTS_TIME_ZONE,
@@ -55,6 +56,9 @@ fn corrupt(what: String) -> AppError {
 }
 
 /// Parses the published rule sets into a book; the versions in book order.
+/// The last parsed rule book and the stamp of the rule sets it was parsed from.
+pub(crate) type RuleBookCache = Mutex<Option<((i64, Option<String>), Arc<RuleBook>)>>;
+
 pub(crate) fn book_of(rows: &[PointsRuleSetRow]) -> Result<RuleBook> {
     let sets = rows
         .iter()
@@ -739,8 +743,18 @@ fn day_text(day: i64) -> String {
     core::date_of_day(day).map_or_else(|| day.to_string(), |d| d.to_string())
 }
 
+/// `100000` fen → `¥1,000.00`: the project's one money display (`Fen`'s).
 fn yuan(fen: i64) -> String {
-    format!("¥{}.{:02}", fen / 100, fen % 100)
+    cishan_core::Fen::new(fen).to_string()
+}
+
+/// A quantity of `kind` in its own unit: yuan for money and goods, minutes for hours.
+fn quantity_text(kind: ActKind, quantity: i64) -> String {
+    match kind {
+        ActKind::Money | ActKind::Goods => yuan(quantity),
+        ActKind::CardPoints => format!("{quantity} 银行积分"),
+        ActKind::VolunteerMinutes | ActKind::Skill => format!("{quantity} 分钟"),
+    }
 }
 
 /// A Chinese sentence explaining an act's points under `set`.
@@ -791,7 +805,10 @@ pub(crate) fn explain(set: Option<&RuleSet>, act: &PointsActRow, kind: ActKind) 
     };
     let mut text = format!("{base} → {raw} 分");
     if act.reversed_quantity > 0 {
-        text = format!("已撤销/退款 {}；{text}", act.reversed_quantity);
+        text = format!(
+            "已撤销/退款 {}；{text}",
+            quantity_text(kind, act.reversed_quantity)
+        );
     }
     if act.honour < raw {
         text.push_str(&format!("；受每日/每月上限，实得 {} 分", act.honour));
@@ -815,19 +832,20 @@ impl App {
     }
 
     async fn read_statement(&self, participant_id: &str) -> Result<PointsStatement> {
-        if self
-            .store()
-            .participant_name(participant_id)
-            .await?
-            .is_none()
-        {
+        let today = local_day(self.clock().now());
+        // Independent reads, run side by side on the reading pool.
+        let (name, book, balance, acts, usable) = tokio::join!(
+            self.store().participant_name(participant_id),
+            self.rule_book(),
+            self.store().points_balance(participant_id),
+            self.store().points_acts_of(participant_id),
+            self.store().points_usable(participant_id, today),
+        );
+        if name?.is_none() {
             return Err(AppError::not_found("participant"));
         }
-        let book = self.rule_book().await?;
-        let today = local_day(self.clock().now());
-        let balance = self.store().points_balance(participant_id).await?;
-        let acts = self.store().points_acts_of(participant_id).await?;
-        let (usable, soonest) = self.store().points_usable(participant_id, today).await?;
+        let (book, balance, acts) = (book?, balance?, acts?);
+        let (usable, soonest) = usable?;
         let (honour, debt) = balance.as_ref().map_or((0, 0), |b| (b.honour, b.debt));
         let set = current_set(&book, today);
         let tier = set.and_then(|s| s.tier_of(honour)).map(tier_view);
@@ -870,8 +888,27 @@ impl App {
     }
 
     /// The published rules, parsed.
-    pub async fn rule_book(&self) -> Result<RuleBook> {
-        book_of(&self.store().points_rule_sets().await?)
+    /// The published rule sets, parsed. Parsed once and kept while the sets' stamp (how many,
+    /// the latest publication) is unchanged, so reading a balance costs one small query, not a
+    /// TOML parse of every version; a set published by another process is seen at once.
+    pub async fn rule_book(&self) -> Result<Arc<RuleBook>> {
+        let stamp = self.store().points_rule_sets_stamp().await?;
+        if let Some((known, book)) = self
+            .rule_books
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            if *known == stamp {
+                return Ok(book.clone());
+            }
+        }
+        let book = Arc::new(book_of(&self.store().points_rule_sets().await?)?);
+        *self
+            .rule_books
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((stamp, book.clone()));
+        Ok(book)
     }
 }
 

@@ -741,6 +741,17 @@ fn balance_from_row(r: &AnyRow) -> Result<PointsBalanceRow> {
 }
 
 impl Store {
+    /// What identifies the published rule sets (published sets are never changed or removed):
+    /// their number and the latest publication instant.
+    pub async fn points_rule_sets_stamp(&self) -> Result<(i64, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n, MAX(published_at) AS latest FROM points_rule_sets",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("latest")?))
+    }
+
     pub async fn points_rule_sets(&self) -> Result<Vec<PointsRuleSetRow>> {
         let rows = sqlx::query(
             "SELECT version, name, effective_from, body, body_sha256, published_at, published_by \
