@@ -12,8 +12,8 @@
 //! - `remaining`: an organization or a fund, its donations' money not yet paid out or refunded
 //!   (so `net = disbursed + remaining`); a project, the money it holds now.
 //!
-//! Donors appear as the public sees them: `匿名` when anonymous, persons masked (`王*测`),
-//! organizations by name. The real name of an anonymous donor is never read into an export.
+//! Donors appear as the public sees them (as on the trace pages): `匿名` when anonymous, persons
+//! masked (`王*测`), organizations by name, a walk-in donor who left no name `未留名`. The real name of an anonymous donor is never read into an export.
 //! CSV cells that a spreadsheet would run as a formula are neutralised with a leading `'`.
 
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ use cishan_core::{mask_name, ANONYMOUS_ZH};
 use cishan_store::{format_instant, ExportScope, ExportWindow};
 use serde::{Deserialize, Serialize};
 
-use crate::donations::{recipient_public, CHANNELS};
+use crate::donations::{recipient_public, CHANNELS, UNNAMED_ZH};
 use crate::{Actor, App, AppError, Result};
 
 /// The most rows of each list one export page carries.
@@ -261,7 +261,7 @@ fn public_donor(
         (Some(name), _) => mask_name(name),
         (None, _) => match walk_in_name.map(str::trim).filter(|n| !n.is_empty()) {
             Some(name) => mask_name(name),
-            None => ANONYMOUS_ZH.to_owned(),
+            None => UNNAMED_ZH.to_owned(),
         },
     }
 }
@@ -710,6 +710,7 @@ mod tests {
             "某某银行"
         );
         assert_eq!(public_donor(false, None, None, Some("李四")), "李*");
-        assert_eq!(public_donor(false, None, None, None), "匿名");
+        assert_eq!(public_donor(false, None, None, None), "未留名");
+        assert_eq!(public_donor(true, None, None, None), "匿名");
     }
 }

@@ -351,6 +351,40 @@ async fn the_csv_opens_in_excel_and_neutralises_formulas() {
 }
 
 #[tokio::test]
+async fn an_unnamed_walk_in_is_unnamed_and_only_an_anonymous_donation_is_anonymous() {
+    let f = fixture().await;
+    give(&f, "walk-in", donation(5_000, Some(FUND), None)).await;
+    give(
+        &f,
+        "anonymous",
+        DonationInput {
+            donor_participant_id: Some("ptc_wang".into()),
+            anonymous: true,
+            ..donation(3_000, Some(FUND), None)
+        },
+    )
+    .await;
+    let export = f
+        .app
+        .export(ExportKind::Organization, ORG, &ExportQuery::default())
+        .await
+        .unwrap();
+    let mut donors: Vec<&str> = export.donations.iter().map(|d| d.donor.as_str()).collect();
+    donors.sort_unstable();
+    // As on the trace pages: 未留名 for the walk-in, 匿名 only for the anonymous donation.
+    assert_eq!(donors, ["匿名", "未留名"]);
+    let rows = csv_rows(&export.to_csv().unwrap());
+    let start = rows.iter().position(|r| r[0] == "捐赠明细").unwrap() + 2;
+    let mut csv_donors: Vec<&str> = rows[start..]
+        .iter()
+        .take_while(|r| r.len() > 1)
+        .map(|r| r[2].as_str())
+        .collect();
+    csv_donors.sort_unstable();
+    assert_eq!(csv_donors, ["匿名", "未留名"]);
+}
+
+#[tokio::test]
 async fn the_json_keeps_the_original_text_and_hides_the_anonymous_donor() {
     let f = fixture().await;
     history(&f).await;
