@@ -246,6 +246,11 @@ fn state_zh(state: &str) -> &str {
     }
 }
 
+/// Every donation received, refunds included: what `捐赠总额` means wherever it is shown.
+pub const GROSS_ZH: &str = "捐赠总额（含已退款）";
+/// Donations less refunds: the figure the disclosure pages show (`净捐赠`).
+pub const NET_ZH: &str = "净捐赠";
+
 /// The public name of a donor. An anonymous donation is `匿名` before any name is looked at.
 fn public_donor(
     anonymous: bool,
@@ -316,9 +321,9 @@ impl Export {
         ])?;
         row(&[s("捐赠笔数"), t.donations.to_string()])?;
         for (label, fen) in [
-            ("捐赠总额", t.gross_fen),
+            (GROSS_ZH, t.gross_fen),
             ("已退款", t.refunded_fen),
-            ("净捐赠", t.net_fen),
+            (NET_ZH, t.net_fen),
             ("已拨付到项目", t.allocated_fen),
             ("慈善活动支出", t.disbursed_charitable_fen),
             ("管理费用", t.disbursed_management_fen),

@@ -287,7 +287,7 @@ fn expected_totals(e: &Export) -> BTreeMap<String, String> {
     let t = &e.totals;
     [
         ("捐赠笔数", t.donations.to_string()),
-        ("捐赠总额", yuan_text(t.gross_fen)),
+        ("捐赠总额（含已退款）", yuan_text(t.gross_fen)),
         ("已退款", yuan_text(t.refunded_fen)),
         ("净捐赠", yuan_text(t.net_fen)),
         ("已拨付到项目", yuan_text(t.allocated_fen)),
@@ -382,6 +382,23 @@ async fn an_unnamed_walk_in_is_unnamed_and_only_an_anonymous_donation_is_anonymo
         .collect();
     csv_donors.sort_unstable();
     assert_eq!(csv_donors, ["匿名", "未留名"]);
+}
+
+#[tokio::test]
+async fn the_totals_say_which_donation_total_is_gross_and_which_is_net() {
+    let f = fixture().await;
+    history(&f).await;
+    let export = f
+        .app
+        .export(ExportKind::Organization, ORG, &ExportQuery::default())
+        .await
+        .unwrap();
+    let rows = csv_rows(&export.to_csv().unwrap());
+    let labels: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    // 捐赠总额 is the gross, said so; the net (the home page's figure) is 净捐赠.
+    assert!(labels.contains(&"捐赠总额（含已退款）"), "{labels:?}");
+    assert!(labels.contains(&"净捐赠"), "{labels:?}");
+    assert!(!labels.contains(&"捐赠总额"), "{labels:?}");
 }
 
 #[tokio::test]

@@ -229,8 +229,9 @@ pub(crate) async fn home(State(state): State<AppState>, jar: CookieJar) -> PageR
             value: group_digits(s.donors),
             unit: "人",
         },
+        // Net of refunds, as in the exports, where `捐赠总额（含已退款）` is the gross.
         Figure {
-            label: "捐赠总额",
+            label: cishan_app::exports::NET_ZH,
             value: money(s.donated_fen),
             unit: "",
         },

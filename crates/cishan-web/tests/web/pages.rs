@@ -73,16 +73,13 @@ async fn home_shows_the_disclosure_summary() {
     let t = TestApp::start().await;
     t.seed().await;
     let html = t.get("/").await.text().await.unwrap();
-    for label in [
-        "捐赠人数",
-        "捐赠总额",
-        "受益人次",
-        "慈善项目数",
-        "参与组织数",
-    ] {
+    for label in ["捐赠人数", "净捐赠", "受益人次", "慈善项目数", "参与组织数"]
+    {
         assert!(html.contains(label), "{label}");
     }
     assert!(html.contains("¥2,234.56"), "total donated, formatted");
+    // Net of refunds: never labelled 捐赠总额, which in the exports is the gross.
+    assert!(!html.contains("捐赠总额"));
     assert!(
         html.contains("<span class=\"figure-value\">3</span>"),
         "people helped"
