@@ -717,7 +717,7 @@ pub struct ActView {
     pub rule_version: Option<String>,
     pub honour: i64,
     pub spendable: i64,
-    /// How the points came about, in Chinese (e.g. `¥250.00 按每满 ¥100 计 10 分 → 20 分`).
+    /// How the points came about, in Chinese (e.g. `¥250.00 按每满 ¥100.00 计 10 分 → 20 分`).
     pub explanation: String,
     pub note: String,
 }

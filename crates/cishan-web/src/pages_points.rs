@@ -19,10 +19,12 @@ use cishan_app::donations::IdempotencyKey;
 use cishan_app::points::{PointsStatement, RecomputeReport};
 use cishan_app::rewards::{channel_zh, CancelInput, RedeemInput};
 use cishan_app::{AppError, ErrorKind};
+use cishan_core::region::RegionPack;
 use serde::Deserialize;
 
 use crate::error::{form_rejection, status_of, PageError};
 use crate::pages::Chrome;
+use crate::pages_volunteering::local_time;
 use crate::session::{csrf_refused, from_cookie, same_secret, Session};
 use crate::AppState;
 
@@ -127,14 +129,25 @@ struct MyPointsTemplate {
     redemptions: Vec<RedemptionLine>,
 }
 
-fn act_lines(s: &PointsStatement) -> Vec<ActLine> {
+/// The acts, latest first, with categories by their Chinese name in the region pack (a code
+/// the pack does not know is shown as stored).
+fn act_lines(s: &PointsStatement, pack: &RegionPack) -> Vec<ActLine> {
     s.acts
         .iter()
         .rev()
         .map(|a| ActLine {
             date: a.local_date.clone(),
             kind: a.kind_zh.clone(),
-            category: a.category.clone().unwrap_or_default(),
+            category: a
+                .category
+                .as_deref()
+                .map(|code| {
+                    pack.service_categories
+                        .iter()
+                        .find(|c| c.code == code)
+                        .map_or_else(|| code.to_owned(), |c| c.name.clone())
+                })
+                .unwrap_or_default(),
             rule_version: a.rule_version.clone().unwrap_or_else(|| "—".into()),
             honour: a.honour,
             spendable: a.spendable,
@@ -218,7 +231,7 @@ pub(crate) async fn my_points(State(state): State<AppState>, jar: CookieJar) -> 
                 "已兑换"
             }
             .into(),
-            at: r.redeemed_at.chars().take(10).collect(),
+            at: state.app.local_date(&r.redeemed_at),
         })
         .collect();
     let t = MyPointsTemplate {
@@ -234,7 +247,7 @@ pub(crate) async fn my_points(State(state): State<AppState>, jar: CookieJar) -> 
             .unwrap_or_default(),
         to_next: s.to_next_tier,
         next_expiry: s.next_expiry.clone().unwrap_or_default(),
-        acts: act_lines(&s),
+        acts: act_lines(&s, state.app.pack()),
         offers,
         redemptions,
     };
@@ -441,7 +454,7 @@ async fn partner_view(
             title,
             participant: r.participant_id,
             cost: r.cost_points,
-            at: r.redeemed_at.chars().take(16).collect(),
+            at: local_time(state, &r.redeemed_at),
             idem: random_token(),
         })
         .collect();
@@ -668,5 +681,32 @@ pub(crate) async fn admin_recompute(
             let (status, message) = shown(e)?;
             admin_view(&state, &session, status, form.rules, Some(message), None).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn act_categories_show_by_their_chinese_name() {
+        let act = |category: Option<&str>| {
+            serde_json::json!({
+                "seq": 1, "kind": "volunteer_minutes", "kind_zh": "志愿服务",
+                "category": category, "source_kind": "service_record", "source_id": "svc_1",
+                "occurred_at": "2024-03-01T02:00:00Z", "local_date": "2024-03-01",
+                "quantity": 120, "reversed_quantity": 0, "rule_version": "lucheng-v1",
+                "honour": 24, "spendable": 24, "explanation": "", "note": ""
+            })
+        };
+        let statement: PointsStatement = serde_json::from_value(serde_json::json!({
+            "participant_id": "ptc_1", "honour": 24, "spendable": 24, "tier": null,
+            "next_tier": null, "to_next_tier": null, "next_expiry": null,
+            "acts": [act(Some("health")), act(Some("not_in_pack")), act(None)]
+        }))
+        .unwrap();
+        let lines = act_lines(&statement, &cishan_core::region::embedded::lucheng());
+        let names: Vec<&str> = lines.iter().map(|l| l.category.as_str()).collect();
+        assert_eq!(names, ["", "not_in_pack", "医疗健康"]);
     }
 }

@@ -129,7 +129,7 @@ fn public_url(state: &AppState, headers: &HeaderMap, path: &str) -> String {
 }
 
 /// An instant as people read it in the region: `2024-03-01 09:00`.
-fn local_time(state: &AppState, instant: &str) -> String {
+pub(crate) fn local_time(state: &AppState, instant: &str) -> String {
     let local = cishan_store::parse_instant(instant).ok().and_then(|at| {
         let tz = jiff::tz::TimeZone::get(&state.app.pack().timezone).ok()?;
         Some(at.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S").to_string())

@@ -5,7 +5,7 @@
 use cishan_store::{format_instant, NewEntry, ParticipantRow};
 use serde_json::{json, Value};
 
-use crate::common::TestApp;
+use crate::common::{input_value, TestApp, ADMIN_PASSWORD};
 
 const RULES: &str = include_str!("../../../../rules/points-lucheng-v1.toml");
 
@@ -276,4 +276,83 @@ async fn rules_are_public_and_recompute_is_for_administrators() {
     // The admin page needs a signed-in administrator.
     let res = t.get("/admin/points/rules").await;
     assert!(res.status().is_redirection(), "{}", res.status());
+}
+
+#[tokio::test]
+async fn a_refund_is_explained_in_yuan_with_thousands_separators() {
+    let t = TestApp::start().await;
+    let (token, _) = setup(&t).await;
+    let (status, donation, _) = post(
+        &t,
+        &token,
+        "/api/v1/donations",
+        Some("don-2"),
+        &json!({ "amount_fen": 150_000, "fund_id": "fund_1", "channel": "cash",
+                 "donor_participant_id": "ptc_wang", "received_at": "2024-02-02T02:00:00Z" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{donation}");
+    let id = donation["donation_id"].as_str().unwrap();
+    let (status, body, _) = post(
+        &t,
+        &token,
+        &format!("/api/v1/donations/{id}/refunds"),
+        Some("refund-1"),
+        &json!({ "amount_fen": 30_000, "reason": "捐赠人要求" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, points) = get_auth(&t, &token, "/api/v1/participants/ptc_wang/points").await;
+    assert_eq!(status, 200, "{points}");
+    let explanations: Vec<&str> = points["acts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["explanation"].as_str().unwrap())
+        .collect();
+    let refunded = explanations
+        .iter()
+        .find(|e| e.contains("已撤销/退款"))
+        .unwrap_or_else(|| panic!("{explanations:?}"));
+    assert!(
+        refunded.starts_with("已撤销/退款 ¥300.00；¥1,200.00 按每满 ¥100.00 计"),
+        "{refunded}"
+    );
+}
+
+#[tokio::test]
+async fn the_partner_page_shows_redemption_times_in_local_time() {
+    let t = TestApp::start().await;
+    let (token, offer) = setup(&t).await;
+    let body = json!({ "offer_id": offer, "participant_id": "ptc_wang" });
+    let (status, first, _) = post(&t, &token, "/api/v1/redemptions", Some("r-1"), &body).await;
+    assert_eq!(status, 201, "{first}");
+    let browser = t.browser();
+    let form = browser
+        .get(t.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&form, "csrf");
+    let res = browser
+        .post(t.url("/login"))
+        .form(&[
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("csrf", &csrf),
+            ("next", "/partner/redeem"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = browser.get(t.url("/partner/redeem")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    // The test clock stands at 2024-03-01T02:00:00Z: 10:00 in Shanghai.
+    assert!(html.contains("2024-03-01 10:00"), "{html}");
+    assert!(!html.contains("2024-03-01T02:00"), "{html}");
 }
