@@ -24,7 +24,7 @@ use axum_extra::extract::cookie::CookieJar;
 use cishan_app::auth::random_token;
 use cishan_app::donations::{
     AllocationInput, AllocationPart, DisbursementInput, DonationInput, EvidenceFile,
-    IdempotencyKey, RefundInput, Trace, CHANNELS, MAX_EVIDENCE_BYTES,
+    IdempotencyKey, RefundInput, Trace, CHANNELS, MAX_AMOUNT_FEN, MAX_EVIDENCE_BYTES,
 };
 use cishan_app::matching::MatchPoolInput;
 use cishan_app::{AppError, ErrorKind, MAX_PAGE_SIZE};
@@ -219,11 +219,16 @@ fn refused(e: AppError, map: &FieldMap) -> Result<(StatusCode, FormErrors, bool)
         (None, _) => None,
     };
     let mut errors = FormErrors::default();
-    let message = if e.code == "idempotency.key_reused" {
+    let message = match e.code.as_str() {
         // Staff do not know about keys: this is a form sent again after its content changed.
-        "这张表单已经提交过一次，内容又被修改了，所以没有再次保存（以免重复记账）。请核对上面的内容，确认无误后再点一次提交。".to_owned()
-    } else {
-        e.message
+        "idempotency.key_reused" => "这张表单已经提交过一次，内容又被修改了，所以没有再次保存（以免重复记账）。请核对上面的内容，确认无误后再点一次提交。".to_owned(),
+        // The app's advice is for the API, which takes fen; these forms take yuan.
+        "amount.too_large" => format!(
+            "金额过大：单笔不能超过 {}（10 亿元）。请核对金额，按元填写，例如 1,000.00。",
+            money(MAX_AMOUNT_FEN)
+        ),
+        "amount.not_positive" => "金额必须大于 0，请按元填写，例如 100 或 100.50。".to_owned(),
+        _ => e.message,
     };
     match field {
         Some(_) if stale_key => errors.summary = Some(message),
@@ -2475,10 +2480,14 @@ mod tests {
 
     #[test]
     fn refusals_land_next_to_the_right_field() {
-        let e = AppError::invalid("amount_fen", "amount.not_positive", "金额必须大于 0");
+        let e = AppError::invalid("amount_fen", "amount.not_positive", "以分为单位");
         let (status, errors, stale) = refused(e, &DONATION_FIELDS).unwrap();
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(errors.get("amount"), Some("金额必须大于 0"));
+        // The API's advice (amounts in fen) becomes the form's (amounts in yuan).
+        assert_eq!(
+            errors.get("amount"),
+            Some("金额必须大于 0，请按元填写，例如 100 或 100.50。")
+        );
         assert!(!stale);
         let e = AppError::invalid("received_at", "x", "到账时间");
         let (_, errors, _) = refused(e, &DONATION_FIELDS).unwrap();

@@ -263,6 +263,85 @@ async fn a_bad_amount_is_refused_next_to_its_field_and_records_nothing() {
 }
 
 #[tokio::test]
+async fn an_amount_over_the_limit_is_refused_in_yuan_on_the_donation_and_refund_forms() {
+    let t = TestApp::start().await;
+    seed(&t).await;
+    let browser = staff(&t).await;
+    let (_, form) = page(&browser, &t, "/admin/donations/new").await;
+    let res = browser
+        .post(t.url("/admin/donations/new"))
+        .form(&donation_fields(&form, "1,000,000,001", PROJECT))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    let error = html
+        .find("id=\"amount-error\"")
+        .expect("next to the amount");
+    let message = html[error..].split("</").next().unwrap();
+    assert!(message.contains("¥1,000,000,000.00"), "{message}");
+    assert!(
+        !html.contains("以分为单位"),
+        "no API advice on a form in yuan"
+    );
+    assert_eq!(donations(&t).await, 0);
+
+    let id = record(&t, &browser, "1,000", PROJECT, &[]).await;
+    let (_, html) = page(&browser, &t, &format!("/admin/donations/{id}")).await;
+    let res = browser
+        .post(t.url(&format!("/admin/donations/{id}")))
+        .form(&[
+            ("csrf", input_value(&html, "csrf")),
+            ("idem", input_value(&html, "idem")),
+            ("amount", "2,000,000,000".to_owned()),
+            ("reason", "捐赠人要求退回".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let refused = res.text().await.unwrap();
+    let error = refused
+        .find("id=\"amount-error\"")
+        .expect("next to the amount");
+    let message = refused[error..].split("</").next().unwrap();
+    assert!(message.contains("¥1,000,000,000.00"), "{message}");
+    assert!(
+        !refused.contains("以分为单位"),
+        "no API advice on a form in yuan"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_reference_already_recorded_is_refused_on_the_form() {
+    let t = TestApp::start().await;
+    seed(&t).await;
+    let browser = staff(&t).await;
+    let transfer = [("channel", "bank_transfer"), ("payment_ref", "BT-001")];
+    let first = record(&t, &browser, "100", PROJECT, &transfer).await;
+    // The form reloaded: a fresh key, the same transfer.
+    let (_, form) = page(&browser, &t, "/admin/donations/new").await;
+    let mut fields = donation_fields(&form, "100", PROJECT);
+    fields.retain(|(k, _)| k != "channel" && k != "payment_ref");
+    for (k, v) in transfer {
+        fields.push((k.to_owned(), v.to_owned()));
+    }
+    let res = browser
+        .post(t.url("/admin/donations/new"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let html = res.text().await.unwrap();
+    let error = html
+        .find("id=\"payment_ref-error\"")
+        .expect("next to the payment reference");
+    assert!(html[error..].contains(&first), "names {first}");
+    assert_eq!(donations(&t).await, 1);
+}
+
+#[tokio::test]
 async fn recording_needs_a_session_and_the_csrf_token() {
     let t = TestApp::start().await;
     seed(&t).await;
