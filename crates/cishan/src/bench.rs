@@ -116,7 +116,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 
 /// A database made for one run, and how to get rid of it.
-struct BenchDb {
+pub(crate) struct BenchDb {
     url: String,
     /// Keys (and the SQLite file unless one was named).
     dir: tempfile::TempDir,
@@ -126,7 +126,7 @@ struct BenchDb {
 }
 
 impl BenchDb {
-    async fn create(db: Option<&str>) -> anyhow::Result<BenchDb> {
+    pub(crate) async fn create(db: Option<&str>) -> anyhow::Result<BenchDb> {
         let dir = tempfile::Builder::new()
             .prefix("cishan-bench-")
             .tempdir()
@@ -184,10 +184,20 @@ impl BenchDb {
         }
     }
 
-    async fn open(&self) -> anyhow::Result<App> {
+    /// Where the run's keys are.
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// What the run writes to, for its first line of output.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub(crate) async fn open(&self) -> anyhow::Result<App> {
         let config = Config {
             database_url: self.url.clone(),
-            data_dir: self.dir.path().join("data"),
+            data_dir: self.data_dir(),
         };
         App::open(
             &config,
@@ -199,7 +209,7 @@ impl BenchDb {
     }
 
     /// Drops a PostgreSQL database made for the run; the temporary directory goes with `self`.
-    async fn remove(self) -> anyhow::Result<()> {
+    pub(crate) async fn remove(self) -> anyhow::Result<()> {
         if let Some((server, name)) = &self.drop_pg {
             raw_execute(server, &format!("DROP DATABASE {name} WITH (FORCE)"))
                 .await
@@ -220,7 +230,7 @@ async fn raw_execute(url: &str, sql: &str) -> anyhow::Result<()> {
 }
 
 /// A random number from the standard library's hasher keys: enough for names and seeds.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(
         std::time::SystemTime::now()

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use cishan_app::volunteering::ActivityInput;
-use cishan_app::{App, Config, Role, SystemClock};
+use cishan_app::{App, Role};
 use cishan_core::code::{self, Claim, CodeKind, SigningKey};
 use cishan_store::{format_instant, NewEntry, OrganizationRow, ParticipantRow, VolunteerRow};
 use clap::Args;
 
-use crate::redact_url;
+use crate::bench::{random_u64, BenchDb};
 
 const ORG_ID: &str = "org_bench";
 const USERNAME: &str = "bench";
@@ -58,127 +58,10 @@ pub async fn run(args: CheckinArgs) -> anyhow::Result<()> {
         args.seconds <= 60,
         "--seconds must be at most 60: participant codes are valid for 90 seconds"
     );
-    let db = Db::create(args.db.as_deref()).await?;
+    let db = BenchDb::create(args.db.as_deref()).await?;
     let outcome = bench(&db, &args).await;
     db.remove().await?;
     outcome
-}
-
-/// A database made for one run.
-struct Db {
-    url: String,
-    dir: tempfile::TempDir,
-    drop_pg: Option<(String, String)>,
-    label: String,
-}
-
-impl Db {
-    async fn create(db: Option<&str>) -> anyhow::Result<Db> {
-        let dir = tempfile::Builder::new()
-            .prefix("cishan-bench-checkin-")
-            .tempdir()
-            .context("cannot create a temporary directory")?;
-        match db {
-            None => {
-                let path = dir.path().join("bench.db");
-                Ok(Db {
-                    url: format!("sqlite://{}", path.display()),
-                    label: format!("SQLite, fresh file {}", path.display()),
-                    dir,
-                    drop_pg: None,
-                })
-            }
-            Some(url) if url.starts_with("sqlite:") => {
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
-                let path = path.split_once('?').map_or(path, |(p, _)| p);
-                anyhow::ensure!(
-                    !std::path::Path::new(path).exists(),
-                    "{path} already exists: bench only writes a fresh database"
-                );
-                Ok(Db {
-                    url: url.to_owned(),
-                    label: format!("SQLite, fresh file {path} (kept)"),
-                    dir,
-                    drop_pg: None,
-                })
-            }
-            Some(server) if server.starts_with("postgres:") || server.starts_with("postgresql:") => {
-                let name = format!("cishan_bench_{:016x}", rand_u64());
-                raw_execute(server, &format!("CREATE DATABASE {name}"))
-                    .await
-                    .with_context(|| {
-                        format!("cannot create database {name} on {}", redact_url(server))
-                    })?;
-                let (head, query) = match server.split_once('?') {
-                    Some((h, q)) => (h, format!("?{q}")),
-                    None => (server, String::new()),
-                };
-                let (base, _) = head
-                    .rsplit_once('/')
-                    .filter(|(b, _)| b.contains("://") && !b.ends_with('/'))
-                    .unwrap_or((head, ""));
-                Ok(Db {
-                    url: format!("{base}/{name}{query}"),
-                    label: format!("PostgreSQL, fresh database {name} on {}", redact_url(base)),
-                    dir,
-                    drop_pg: Some((server.to_owned(), name)),
-                })
-            }
-            Some(other) => anyhow::bail!(
-                "the database URL `{}` is not supported: use postgres://USER@HOST/NAME or sqlite://PATH",
-                redact_url(other)
-            ),
-        }
-    }
-
-    fn data_dir(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-
-    async fn open(&self) -> anyhow::Result<App> {
-        let config = Config {
-            database_url: self.url.clone(),
-            data_dir: self.data_dir(),
-        };
-        App::open(
-            &config,
-            cishan_core::region::embedded::lucheng(),
-            Arc::new(SystemClock),
-        )
-        .await
-        .with_context(|| format!("cannot open {}", redact_url(&self.url)))
-    }
-
-    async fn remove(self) -> anyhow::Result<()> {
-        if let Some((server, name)) = &self.drop_pg {
-            raw_execute(server, &format!("DROP DATABASE {name} WITH (FORCE)"))
-                .await
-                .with_context(|| format!("cannot drop the bench database {name}"))?;
-        }
-        Ok(())
-    }
-}
-
-async fn raw_execute(url: &str, sql: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await?;
-    sqlx::Executor::execute(&mut conn, sql).await?;
-    conn.close().await?;
-    Ok(())
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
 }
 
 fn volunteer_id(n: u64) -> String {
@@ -255,9 +138,9 @@ struct Report {
     ran_out: bool,
 }
 
-async fn bench(db: &Db, args: &CheckinArgs) -> anyhow::Result<()> {
+async fn bench(db: &BenchDb, args: &CheckinArgs) -> anyhow::Result<()> {
     let app = db.open().await?;
-    let password = format!("bench-{:016x}", rand_u64());
+    let password = format!("bench-{:016x}", random_u64());
     let staff = app
         .create_user(None, USERNAME, "基准测试组织者", &password, Role::Staff)
         .await
@@ -308,7 +191,7 @@ async fn bench(db: &Db, args: &CheckinArgs) -> anyhow::Result<()> {
             subject: volunteer_id(k % volunteers),
             issued_at,
             valid_seconds: code::PARTICIPANT_VALID_SECONDS,
-            nonce: rand_u64() ^ k,
+            nonce: random_u64() ^ k,
         };
         let payload = code::sign(&claim, &key)?;
         let activity = &activity_ids[usize::try_from(k / volunteers)?];
@@ -340,7 +223,7 @@ async fn scan(
     app: &App,
     base: &str,
     password: &str,
-    db: &Db,
+    db: &BenchDb,
     args: &CheckinArgs,
     work: Vec<Vec<(String, String)>>,
     seeded: Duration,
@@ -390,7 +273,7 @@ async fn scan(
     writeln!(
         out,
         "cishan bench checkin: {}; {} scanners for {} s (POST /api/v1/activities/{{id}}/check-in, organizer scans a fresh participant code each time)",
-        db.label, args.clients, args.seconds
+        db.label(), args.clients, args.seconds
     )?;
     writeln!(
         out,
