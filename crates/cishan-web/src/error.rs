@@ -118,19 +118,62 @@ fn json_body_error(detail: &str) -> AppError {
         .split_once("target type: ")
         .map_or(detail, |(_, rest)| rest)
         .trim();
+    // serde names a missing or unknown field in backquotes: "missing field `amount_fen` at …".
+    let quoted = |prefix: &str| {
+        detail
+            .split_once(prefix)
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+    };
+    if let Some(field) = quoted("missing field `") {
+        let message =
+            format!("缺少必填字段 {field}，请补上后重试（字段见接口文档 /api/v1/openapi.json）。");
+        return bad_request(Some(&field), "request.field_missing", message);
+    }
+    if let Some(field) = quoted("unknown field `") {
+        let message = format!(
+            "不认识的字段 {field}：可能拼写有误，请改正或删除（字段见接口文档 /api/v1/openapi.json）。"
+        );
+        return bad_request(Some(&field), "request.field_unknown", message);
+    }
+    // A value of the wrong type: "amount_fen: invalid type: string \"1,000\", expected i64 at …".
     let field = detail
         .split_once(": ")
         .map(|(path, _)| path)
         .filter(|path| !path.is_empty() && !path.contains(' '));
     let message = match field {
         Some(field) => format!(
-            "字段 {field} 的值类型不对或无法识别（金额是以分为单位的整数，例如 100 元填 10000；文字要加引号）。详情：{detail}"
+            "字段 {field} 的值不对：{}。详情：{detail}",
+            expected_zh(field, detail)
         ),
         None => format!(
-            "请求体不是有效的 JSON，或含有不认识/重复/缺少的字段，请对照接口文档 /api/v1/openapi.json 检查。详情：{detail}"
+            "请求体不是有效的 JSON，请对照接口文档 /api/v1/openapi.json 检查（引号、逗号、括号是否成对）。详情：{detail}"
         ),
     };
     bad_request(field, "request.json_invalid", message)
+}
+
+/// What a field needs, in words, from serde's "expected …" and the field's name.
+fn expected_zh(field: &str, detail: &str) -> &'static str {
+    let expected = detail.rsplit_once("expected ").map_or("", |(_, e)| e);
+    if field.ends_with("_fen") {
+        "金额以分为单位，填不带引号的整数，例如 100 元填 10000"
+    } else if expected.starts_with("a boolean") {
+        "应为 true 或 false（不加引号）"
+    } else if ["i64", "u64", "i32", "u32", "u16", "u8", "an integer"]
+        .iter()
+        .any(|t| expected.starts_with(t))
+    {
+        "应为不带引号的整数"
+    } else if expected.starts_with("a string") || expected.starts_with("a borrowed string") {
+        "应为加引号的文字"
+    } else if expected.starts_with("a sequence") {
+        "应为列表，例如 [\"a\", \"b\"]"
+    } else if expected.starts_with("variant") || expected.contains("one of") {
+        "不是可选的值之一，可选值见接口文档"
+    } else {
+        "类型不对或无法识别，请对照接口文档"
+    }
 }
 
 /// Turns a JSON body rejection into the envelope: 413 for an oversized body, 415 for a wrong
@@ -333,6 +376,54 @@ mod tests {
             "%2Fadmin%2Findicators%3Fyear%3D2023"
         );
         assert_eq!(encode_component("a-b_c.d~"), "a-b_c.d~");
+    }
+
+    #[test]
+    fn json_errors_name_the_field_and_what_it_needs() {
+        let missing = json_body_error(
+            "Failed to deserialize the JSON body into the target type: missing field `amount_fen` at line 1 column 2",
+        );
+        assert_eq!(missing.code, "request.field_missing");
+        assert_eq!(missing.field.as_deref(), Some("amount_fen"));
+        assert!(
+            missing.message.contains("缺少必填字段 amount_fen"),
+            "{}",
+            missing.message
+        );
+
+        let unknown = json_body_error(
+            "Failed to deserialize the JSON body into the target type: unknown field `foo`, expected one of `amount_fen`, `channel` at line 1 column 6",
+        );
+        assert_eq!(unknown.code, "request.field_unknown");
+        assert_eq!(unknown.field.as_deref(), Some("foo"));
+
+        let flag = json_body_error(
+            "Failed to deserialize the JSON body into the target type: anonymous: invalid type: string \"yes\", expected a boolean at line 1 column 18",
+        );
+        assert_eq!(flag.field.as_deref(), Some("anonymous"));
+        assert!(flag.message.contains("true 或 false"), "{}", flag.message);
+        assert!(!flag.message.contains("以分为单位"), "{}", flag.message);
+
+        let money = json_body_error(
+            "Failed to deserialize the JSON body into the target type: amount_fen: invalid type: string \"1,000\", expected i64 at line 1 column 20",
+        );
+        assert!(money.message.contains("以分为单位"), "{}", money.message);
+
+        let count = json_body_error(
+            "Failed to deserialize the JSON body into the target type: goods_quantity: invalid type: string \"3\", expected i64 at line 1 column 20",
+        );
+        assert!(
+            count.message.contains("不带引号的整数"),
+            "{}",
+            count.message
+        );
+        assert!(!count.message.contains("以分为单位"), "{}", count.message);
+
+        let broken = json_body_error(
+            "Failed to parse the request body as JSON: EOF while parsing an object at line 1 column 9",
+        );
+        assert_eq!(broken.field, None);
+        assert_eq!(broken.code, "request.json_invalid");
     }
 
     #[test]

@@ -174,6 +174,22 @@ async fn bad_donations_get_a_chinese_message_naming_the_field() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "amount_fen", "{body}");
+    // A missing field, an unknown one and a wrong type each name the field and say what to do.
+    for (i, (body, code, field, words)) in [
+        (json!({ "fund_id": "fund_1", "channel": "cash" }), "request.field_missing", "amount_fen", "缺少必填字段"),
+        (json!({ "amount_fen": 100, "fund_id": "fund_1", "channel": "cash", "foo": 1 }), "request.field_unknown", "foo", "不认识的字段"),
+        (json!({ "amount_fen": 100, "fund_id": "fund_1", "channel": "cash", "anonymous": "yes" }), "request.json_invalid", "anonymous", "true 或 false"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, res, _) =
+            post(&t, &token, "/api/v1/donations", Some(&format!("shape-{i}")), body).await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["error"]["code"], *code, "{res}");
+        assert_eq!(res["error"]["field"], *field, "{res}");
+        assert!(res["error"]["message"].as_str().unwrap().contains(words), "{res}");
+    }
     assert_eq!(t.app.store().count_rows("donations").await.unwrap(), 2);
 }
 
