@@ -635,6 +635,45 @@ async fn an_anonymous_donor_stays_anonymous_in_the_trace_and_receipt() {
     assert!(!text.contains("王小测") && !text.contains("王*测"));
 }
 
+#[tokio::test]
+async fn a_donor_whose_only_donation_was_refunded_is_no_longer_counted() {
+    let f = fixture().await;
+    let before = f.app.disclosure_summary().await.unwrap().donors;
+    let walk_in = DonationInput {
+        donor_participant_id: None,
+        donor_name: Some("李小测".into()),
+        ..money(2_000, Some(FUND), None)
+    };
+    f.app
+        .record_donation(&f.actor, &key("walk-in"), &walk_in)
+        .await
+        .unwrap();
+    let named = f
+        .app
+        .record_donation(&f.actor, &key("named"), &money(3_000, Some(FUND), None))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(f.app.disclosure_summary().await.unwrap().donors, before + 2);
+    f.app
+        .refund_donation(
+            &f.actor,
+            &key("refund-all"),
+            &named.donation_id,
+            &RefundInput {
+                amount_fen: 3_000,
+                reason: "捐赠人要求".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.app.disclosure_summary().await.unwrap().donors,
+        before + 1,
+        "a fully refunded donation no longer makes its donor a donor"
+    );
+}
+
 async fn pool(f: &Fixture, cap_total: i64) {
     f.app
         .create_match_pool(

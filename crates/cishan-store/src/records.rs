@@ -538,8 +538,8 @@ impl Store {
     pub async fn disclosure_summary(&self) -> Result<DisclosureSummary> {
         let row = sqlx::query(
             "SELECT \
-               (SELECT COUNT(DISTINCT donor_participant_id) FROM donations) \
-                 + (SELECT COUNT(*) FROM donations WHERE donor_participant_id IS NULL) AS donors, \
+               (SELECT COUNT(DISTINCT donor_participant_id) FROM donations WHERE amount_fen > refunded_fen) \
+                 + (SELECT COUNT(*) FROM donations WHERE donor_participant_id IS NULL AND amount_fen > refunded_fen) AS donors, \
                (SELECT CAST(COALESCE(SUM(amount_fen - refunded_fen), 0) AS BIGINT) FROM donations) AS donated_fen, \
                (SELECT CAST(COALESCE(SUM(people_count), 0) AS BIGINT) FROM disbursements WHERE state = 'paid') AS people_helped, \
                (SELECT COUNT(*) FROM projects) AS projects, \
