@@ -875,10 +875,13 @@ impl App {
 
     /// The signed-in member's own record.
     pub async fn my_participant(&self, actor: &Actor) -> Result<ParticipantView> {
-        let id = actor
-            .participant_id
-            .clone()
-            .ok_or_else(|| AppError::not_found("participant"))?;
+        let id = actor.participant_id.clone().ok_or_else(|| {
+            AppError {
+                code: "me.no_participant".into(),
+                message: "此账号是工作人员账号，没有个人参与档案（一码通、积分、服务时长只属于个人或机构）。请用个人账号（手机号或身份证号）登录查看。".into(),
+                ..AppError::not_found("participant")
+            }
+        })?;
         self.participant_view(actor, &id).await
     }
 }

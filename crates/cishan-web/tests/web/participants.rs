@@ -272,6 +272,18 @@ async fn the_participants_api_for_staff_and_members() {
     let staff = t.token("staff", STAFF_PASSWORD).await;
     use reqwest::Method as M;
 
+    // A staff account has no personal record, and is told so (not "not found").
+    let (status, err) = send(&t, M::GET, "/api/v1/me", &staff, None).await;
+    assert_eq!(status, 404, "{err}");
+    assert_eq!(err["error"]["code"], "me.no_participant", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("工作人员账号"),
+        "{err}"
+    );
+
     // Errors name the field, in Chinese.
     for (body, field) in [
         (
