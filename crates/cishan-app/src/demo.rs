@@ -29,7 +29,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cishan_core::{
@@ -1743,12 +1743,7 @@ impl<'a> Generator<'a> {
         // has writers of its own (they read its clock); its idle check-in writer task ends
         // with the runtime.
         let clock = Arc::new(FixedClock::new(now));
-        let past = App {
-            clock: clock.clone(),
-            writer: Arc::new(OnceLock::new()),
-            checkins: Arc::new(OnceLock::new()),
-            ..app.clone()
-        };
+        let past = app.with_clock(clock.clone());
         let mut activity_ids = Vec::new();
         for (a, story) in PAST_ACTIVITIES.iter().enumerate() {
             let starts = local(story.starts.0, story.starts.1, story.starts.2)?;

@@ -64,9 +64,22 @@ impl Config {
     }
 }
 
-/// The application: store, region pack, clock and key vault. Cheap to clone.
+/// The application: store, region pack, clock and key vault. Cheap to clone: one reference
+/// count (the web layer clones it for every request and middleware).
 #[derive(Debug, Clone)]
-pub struct App {
+pub struct App(Arc<AppParts>);
+
+impl std::ops::Deref for App {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What an [`App`] holds; reached through the `App`, never built on its own.
+#[derive(Debug, Clone)]
+pub struct AppParts {
     store: Store,
     pack: Arc<RegionPack>,
     clock: Arc<dyn Clock>,
@@ -96,7 +109,7 @@ impl App {
             translog::open_log_key(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
         let code_key =
             codes::open_code_key(&store, &config.data_dir.join("keys"), clock.as_ref()).await?;
-        let app = App {
+        let app = App(Arc::new(AppParts {
             store,
             pack: Arc::new(pack),
             clock,
@@ -108,9 +121,20 @@ impl App {
             checkins: Arc::new(OnceLock::new()),
             sessions: Arc::default(),
             rule_books: Arc::default(),
-        };
+        }));
         app.sync_region().await?;
         Ok(app)
+    }
+
+    /// A copy that reads `clock` and has writers of its own (they read its clock): the demo
+    /// replays past events through it.
+    pub(crate) fn with_clock(&self, clock: Arc<dyn Clock>) -> App {
+        App(Arc::new(AppParts {
+            clock,
+            writer: Arc::new(OnceLock::new()),
+            checkins: Arc::new(OnceLock::new()),
+            ..(*self.0).clone()
+        }))
     }
 
     pub fn store(&self) -> &Store {
