@@ -165,11 +165,8 @@ async fn an_administrator_enters_an_actual_and_sees_the_status_change() {
         .click()
         .await
         .unwrap();
-    let after_login = browser.current_url().await.unwrap();
-    assert!(
-        after_login.path().starts_with("/admin/donations/new"),
-        "login leads to the donation form, got {after_login}"
-    );
+    // Login leads to the donation form.
+    wait_for_path(&browser, "/admin/donations/new").await;
 
     // Enter 12 (above the 11.7 target) for indicator 1 in 2023.
     browser
@@ -286,6 +283,24 @@ async fn type_into(browser: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
+/// Waits, up to 10 s, until the page's path starts with `prefix`: a click that submits a form
+/// returns before the browser has loaded the answer, so reading the URL at once races the
+/// navigation. Panics with the URL and page it stayed on.
+async fn wait_for_path(browser: &Client, prefix: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.path().starts_with(prefix) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let page = browser.source().await.unwrap_or_default();
+            panic!("still at {url}, expected {prefix}…; the page says: {page}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn click(browser: &Client, css: &str) {
     browser
         .find(Locator::Css(css))
@@ -311,11 +326,8 @@ async fn a_staff_member_records_a_donation_and_opens_its_trace() {
     type_into(&browser, "input[name='username']", "staff").await;
     type_into(&browser, "input[name='password']", STAFF_PASSWORD).await;
     click(&browser, "#login-submit").await;
-    assert_eq!(
-        browser.current_url().await.unwrap().path(),
-        "/admin/donations/new",
-        "back on the donation form"
-    );
+    // Back on the donation form.
+    wait_for_path(&browser, "/admin/donations/new").await;
 
     // A walk-in cash donation of ¥1,234.56 to the project, typed the way people type it.
     type_into(&browser, "#amount", "1,234.56").await;
@@ -324,13 +336,11 @@ async fn a_staff_member_records_a_donation_and_opens_its_trace() {
     click(&browser, "#channel option[value='cash']").await;
     click(&browser, "#donation-submit").await;
 
-    let confirmation = browser.current_url().await.unwrap();
-    assert!(
-        confirmation.path().starts_with("/admin/donations/don_"),
-        "to the donation's page, got {confirmation}"
-    );
+    // To the donation's page.
+    wait_for_path(&browser, "/admin/donations/don_").await;
     let flash = browser
-        .find(Locator::Id("flash"))
+        .wait()
+        .for_element(Locator::Id("flash"))
         .await
         .expect("a confirmation")
         .text()
@@ -343,14 +353,10 @@ async fn a_staff_member_records_a_donation_and_opens_its_trace() {
 
     // Its public trace shows the amount, and the donor only masked.
     click(&browser, "#trace-link").await;
-    assert!(browser
-        .current_url()
-        .await
-        .unwrap()
-        .path()
-        .starts_with("/trace/don_"));
+    wait_for_path(&browser, "/trace/don_").await;
     let amount = browser
-        .find(Locator::Id("trace-amount"))
+        .wait()
+        .for_element(Locator::Id("trace-amount"))
         .await
         .unwrap()
         .text()
