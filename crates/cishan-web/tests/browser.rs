@@ -287,7 +287,7 @@ async fn type_into(browser: &Client, css: &str, text: &str) {
 /// returns before the browser has loaded the answer, so reading the URL at once races the
 /// navigation. Panics with the URL and page it stayed on.
 async fn wait_for_path(browser: &Client, prefix: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let url = browser.current_url().await.unwrap();
         if url.path().starts_with(prefix) {
@@ -297,7 +297,7 @@ async fn wait_for_path(browser: &Client, prefix: &str) {
             let page = browser.source().await.unwrap_or_default();
             panic!("still at {url}, expected {prefix}…; the page says: {page}");
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
