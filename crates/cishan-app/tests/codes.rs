@@ -2,6 +2,7 @@
 //! made, offline verification with only the public key, and refusal of forged, expired,
 //! wrong-kind and replayed codes; reading a code from a photo; the key file's lifecycle.
 
+mod db_support;
 mod volunteering_support;
 
 use std::io::Cursor;

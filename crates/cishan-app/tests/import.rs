@@ -3,6 +3,8 @@
 //! a numeric one, rows refused with their line and reason, duplicates within the file,
 //! re-imports that neither duplicate nor drop anything, volunteers, and batch progress.
 
+mod db_support;
+
 use std::sync::Arc;
 
 use cishan_app::import::{ImportKind, ImportSummary, RowOutcome};
@@ -16,33 +18,11 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-async fn database_url(dir: &std::path::Path) -> String {
-    match std::env::var("CISHAN_TEST_POSTGRES_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!(
-                "cishan_import_test_{}_{}",
-                std::process::id(),
-                rand::random::<u32>()
-            );
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-            let (base, _) = admin.rsplit_once('/').unwrap();
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}/app.db", dir.display()),
-    }
-}
-
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FixedClock::new("2026-06-01T08:00:00Z".parse().unwrap()));
     let config = Config {
-        database_url: database_url(dir.path()).await,
+        database_url: db_support::database_url(dir.path(), "import").await,
         data_dir: dir.path().to_owned(),
     };
     let app = App::open(&config, lucheng(), clock).await.unwrap();

@@ -3,6 +3,8 @@
 //! refunds, reversals, receipts, matching caps under concurrency, and the per-donation identity
 //! `amount = refunded + lots + disbursed` after random histories.
 
+mod db_support;
+
 use std::sync::Arc;
 
 use cishan_app::donations::{
@@ -25,30 +27,6 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-/// A fresh SQLite file, or with `CISHAN_TEST_POSTGRES_URL` a fresh PostgreSQL database on that
-/// server (left behind for inspection; CI runs on a throwaway server).
-async fn database_url(dir: &std::path::Path) -> String {
-    match std::env::var("CISHAN_TEST_POSTGRES_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!(
-                "cishan_ledger_test_{}_{}",
-                std::process::id(),
-                rand::random::<u32>()
-            );
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-            let (base, _) = admin.rsplit_once('/').unwrap();
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}/app.db", dir.display()),
-    }
-}
-
 const ORG: &str = "org_1";
 const FUND: &str = "fnd_1";
 const P1: &str = "prj_1";
@@ -57,7 +35,7 @@ const P2: &str = "prj_2";
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FixedClock::new("2023-06-01T08:00:00Z".parse().unwrap()));
-    let url = database_url(dir.path()).await;
+    let url = db_support::database_url(dir.path(), "ledger").await;
     let config = Config {
         database_url: url.clone(),
         data_dir: dir.path().to_owned(),

@@ -3,6 +3,7 @@
 //! midnight, zero minutes), the daily maximum, verification before hours count, star levels
 //! and certificates verifiable by their code.
 
+mod db_support;
 mod volunteering_support;
 
 use cishan_app::participants::{PersonInput, SelfRegistration};

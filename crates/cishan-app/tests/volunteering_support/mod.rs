@@ -33,30 +33,6 @@ pub fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
-/// A fresh SQLite file, or with `CISHAN_TEST_POSTGRES_URL` a fresh PostgreSQL database on that
-/// server.
-pub async fn database_url(dir: &std::path::Path) -> String {
-    match std::env::var("CISHAN_TEST_POSTGRES_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!(
-                "cishan_volunteer_test_{}_{}",
-                std::process::id(),
-                rand::random::<u32>()
-            );
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-            let (base, _) = admin.rsplit_once('/').unwrap();
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}/app.db", dir.display()),
-    }
-}
-
 /// A member (a participant signed in on the personal side).
 pub fn member(pid: &str) -> Actor {
     Actor {
@@ -71,7 +47,7 @@ pub fn member(pid: &str) -> Actor {
 pub async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FixedClock::new(at("2024-03-01T01:00:00Z")));
-    let url = database_url(dir.path()).await;
+    let url = crate::db_support::database_url(dir.path(), "volunteer").await;
     let config = Config {
         database_url: url.clone(),
         data_dir: dir.path().to_owned(),
