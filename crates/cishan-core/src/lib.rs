@@ -6,11 +6,13 @@
 //! binary, database or web layer uses them.
 
 pub mod code;
+pub mod dispatch;
 pub mod ids;
 pub mod indicator;
 pub mod ledger;
 pub mod mask;
 pub mod money;
+pub mod order;
 pub mod points;
 pub mod region;
 pub mod volunteer;
