@@ -5,6 +5,7 @@
 //! keeps every rule testable with plain data tables and keeps the rules identical whichever
 //! binary, database or web layer uses them.
 
+pub mod assistance;
 pub mod code;
 pub mod dispatch;
 pub mod ids;
