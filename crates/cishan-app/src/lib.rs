@@ -5,6 +5,7 @@
 //! Architecture invariant: the app layer never speaks HTTP or HTML, and nothing above it touches
 //! the store directly, so every write passes an access check and lands in the journal.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod campaigns;
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod codes;
 pub mod demo;
 pub mod disclosure;
+pub mod dispatch;
 pub mod donations;
 mod error;
 pub mod exports;
@@ -20,6 +22,7 @@ pub mod import;
 pub mod indicators;
 pub mod jobs;
 pub mod matching;
+pub mod orders;
 pub mod participants;
 pub mod points;
 mod points_scan;
@@ -99,6 +102,8 @@ pub struct AppParts {
     sessions: Arc<auth::SessionCache>,
     /// The parsed points rule sets and the stamp they were read under ([`App::rule_book`]).
     rule_books: Arc<points::RuleBookCache>,
+    /// The dispatch index of providers, loaded on first use ([`dispatch`]).
+    dispatch: Arc<dispatch::DispatchState>,
 }
 
 impl App {
@@ -123,6 +128,7 @@ impl App {
             checkins: Arc::new(OnceLock::new()),
             sessions: Arc::default(),
             rule_books: Arc::default(),
+            dispatch: Arc::default(),
         }));
         app.sync_region().await?;
         Ok(app)

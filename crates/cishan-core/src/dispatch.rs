@@ -704,7 +704,7 @@ impl DispatchIndex {
                 || q.assistance_category
                     .is_some_and(|a| e.p.eligibility.iter().any(|x| x == a)))
             && q.wanted.is_none_or(|(d, m)| e.p.windows.covers(d, m))
-            && !q.exclude.iter().any(|x| *x == e.p.id)
+            && !q.exclude.contains(&e.p.id)
     }
 
     /// The best `max` candidates for the order, best first, each explained.
