@@ -18,6 +18,7 @@ pub const MAX_ALERTS_PER_KIND: i64 = 500;
 
 /// Which warnings to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// A street (or town) code.
     #[serde(default)]

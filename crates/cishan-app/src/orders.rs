@@ -260,6 +260,7 @@ pub struct ReviewInput {
 
 /// Which orders to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderListQuery {
     /// One state, e.g. `created`.
     #[serde(default)]

@@ -16,6 +16,7 @@ mod api_campaigns;
 mod api_codes;
 mod api_ledger;
 mod api_log;
+mod api_orders;
 mod api_participants;
 mod api_points;
 mod api_volunteering;
@@ -223,6 +224,7 @@ fn routes() -> Vec<Route> {
     routes.extend(api_points::routes());
     routes.extend(api_codes::routes());
     routes.extend(api_volunteering::routes());
+    routes.extend(api_orders::routes());
     routes
 }
 
