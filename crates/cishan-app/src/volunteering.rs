@@ -1183,6 +1183,8 @@ impl App {
             .attendance(attendance_id)
             .await?
             .ok_or_else(|| AppError::not_found("attendance"))?;
+        self.require_organizer_staff(actor, &mut tx, &attendance.activity_id)
+            .await?;
         let identity = self
             .store()
             .volunteer_identity(&attendance.participant_id)
@@ -1295,6 +1297,29 @@ impl App {
         Ok(session_view(&row, name, false))
     }
 
+    /// Staff of an organization (`users.org_id`) verify only their own organization's
+    /// activities; anyone else's attendance answers 404, as if it did not exist. District staff
+    /// and administrators verify any.
+    async fn require_organizer_staff(
+        &self,
+        actor: &Actor,
+        tx: &mut WriteTx,
+        activity_id: &str,
+    ) -> Result<()> {
+        let Some(own_org) = self.staff_scope(actor).await?.org_id else {
+            return Ok(());
+        };
+        let activity = tx
+            .activity(activity_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("attendance"))?;
+        if activity.organizer_org_id == own_org {
+            Ok(())
+        } else {
+            Err(AppError::not_found("attendance"))
+        }
+    }
+
     /// Takes a verification back (staff): the session's service records are marked withdrawn,
     /// its hours stop counting and its points are reversed.
     pub async fn withdraw_verification(
@@ -1312,6 +1337,8 @@ impl App {
             .attendance(attendance_id)
             .await?
             .ok_or_else(|| AppError::not_found("attendance"))?;
+        self.require_organizer_staff(actor, &mut tx, &attendance.activity_id)
+            .await?;
         let identity = self
             .store()
             .volunteer_identity(&attendance.participant_id)

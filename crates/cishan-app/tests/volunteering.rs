@@ -10,7 +10,7 @@ use cishan_app::participants::{PersonInput, SelfRegistration};
 use cishan_app::volunteering::{
     ActivityInput, CertificateInput, ScanCodeInput, VerifyInput, VolunteerRulesInput, WithdrawInput,
 };
-use cishan_app::{Actor, ErrorKind};
+use cishan_app::{Actor, ErrorKind, Role};
 use volunteering_support::{
     activity_input, at, fixture, member, Fixture, LI, ORG, WANG, ZHANG, ZHAO,
 };
@@ -1184,4 +1184,126 @@ async fn volunteer_count(f: &Fixture) -> i64 {
         .count_volunteers_before("9999-12-31T00:00:00.000000Z")
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn staff_of_another_organization_cannot_verify_its_attendance() {
+    let f = fixture().await;
+    let (id, code) = activity(
+        &f,
+        "2024-03-01T09:00:00+08:00",
+        "2024-03-01T12:00:00+08:00",
+        10,
+    )
+    .await;
+    let att = session(
+        &f,
+        &member(WANG),
+        &id,
+        &code,
+        "2024-03-01T01:00:00Z",
+        "2024-03-01T02:00:00Z",
+    )
+    .await;
+    let mut tx = f.app.store().begin().await.unwrap();
+    tx.insert(&cishan_store::OrganizationRow {
+        id: "org_2".into(),
+        participant_id: None,
+        name: "另一家社会组织".into(),
+        credit_code: "52330302MJ8998766X".into(),
+        kind: "social_service".into(),
+        division_code: None,
+        registered_on: "2015-01-01".into(),
+        created_at: cishan_store::format_instant(at("2023-01-01T00:00:00Z")),
+        is_charity: false,
+        public_fundraising: false,
+        synthetic: false,
+    })
+    .await
+    .unwrap();
+    tx.journal(
+        at("2023-01-01T00:00:00Z"),
+        cishan_store::NewEntry {
+            actor: "test".into(),
+            kind: "test.seeded".into(),
+            subject: "org_2".into(),
+            payload: serde_json::json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let admin = f
+        .app
+        .create_user(
+            None,
+            "chief",
+            "管理员",
+            "correct horse battery",
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+    let scoped = |org: &str| cishan_app::registry::StaffScopeInput {
+        org_id: Some(org.into()),
+        ..Default::default()
+    };
+    let other = f
+        .app
+        .create_user(
+            None,
+            "other-org",
+            "他人",
+            "correct horse battery",
+            Role::Staff,
+        )
+        .await
+        .unwrap();
+    f.app
+        .set_staff_scope(&admin, &other.user_id, &scoped("org_2"))
+        .await
+        .unwrap();
+    let err = f
+        .app
+        .verify_attendance(&other, &att, &VerifyInput::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err:?}");
+    let hours = f.app.volunteer_hours(&member(WANG), WANG).await.unwrap();
+    assert_eq!(hours.verified_minutes, 0, "nothing was credited");
+
+    // The organizer's own staff may; so may district staff (no organization), as before.
+    let own = f
+        .app
+        .create_user(
+            None,
+            "own-org",
+            "本组织",
+            "correct horse battery",
+            Role::Staff,
+        )
+        .await
+        .unwrap();
+    f.app
+        .set_staff_scope(&admin, &own.user_id, &scoped(ORG))
+        .await
+        .unwrap();
+    let verified = f
+        .app
+        .verify_attendance(&own, &att, &VerifyInput::default())
+        .await
+        .unwrap();
+    assert_eq!(verified.duration_minutes, Some(60));
+    let err = f
+        .app
+        .withdraw_verification(
+            &other,
+            &att,
+            &WithdrawInput {
+                reason: "误核".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err:?}");
 }
