@@ -37,9 +37,10 @@ use cishan_core::{
     IndicatorSource, RegionPack,
 };
 use cishan_store::{
-    format_instant, BulkRow, DisbursementRow, DonationRow, FlowRow, FundRow, HouseholdRow,
-    LedgerEntryRow, LotRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
-    ServiceRecordRow, ServiceRow, TableCounts, TrustRow, VolunteerRow, WriteTx, BULK_BATCH_ROWS,
+    format_instant, BulkRow, DisbursementRow, DonationRow, FlowRow, FundRow, JobRow,
+    LedgerEntryRow, LotRow, MemberRow, NeedRow, NewEntry, OrganizationRow, ParticipantRow,
+    PlacementRow, ProjectRow, RegistryHouseholdRow, ServiceRecordRow, ServiceRow, TableCounts,
+    TrustRow, VolunteerRow, WriteTx, BULK_BATCH_ROWS,
 };
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -112,6 +113,9 @@ const STREAM_SERVICE_RECORDS: u64 = 8;
 const STREAM_INDICATORS: u64 = 9;
 
 const STREAM_STORY: u64 = 10;
+/// The registry's personal fields, needs and welfare jobs (drawn apart from the households'
+/// shape, so adding them changed no household).
+const STREAM_REGISTRY: u64 = 21;
 
 /// The demo member's sign-in (a volunteer who also gives): phone and password. Published on
 /// purpose, like the administrator's, and printed by `cishan demo`.
@@ -1089,16 +1093,25 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
-    /// The low-income registry: households whose members add up to the plan's figure exactly.
+    /// The low-income registry: households whose members add up to the plan's figure exactly,
+    /// each with its members' encrypted and masked personal fields, a per-capita income, consent;
+    /// then a few open needs nothing has reached for a while, and welfare jobs with placements.
+    /// The draws that shape the households (category, size, community, date) come from the
+    /// households stream as before; the personal fields from a stream of their own.
     async fn households(&mut self) -> Result<()> {
         let mut rng = rng_for(self.seed, STREAM_HOUSEHOLDS);
+        let mut personal = rng_for(self.seed, STREAM_REGISTRY);
         let target = i64_of(self.plan.household_members);
         self.report(Stage::Households, 0, self.plan.household_members);
         let import_end = self
             .calendar
             .midnight(Date::new(DEMO_YEARS[0], 4, 1).expect("a real date"));
         let weights = [450, 200, 80, 120, 80, 70];
+        let vault = self.app.vault();
+        let pack = self.app.pack();
         let mut rows = Vec::new();
+        let mut member_rows = Vec::new();
+        let mut births: HashMap<Date, u16> = HashMap::new();
         let mut members = 0_i64;
         while members < target {
             let category = ASSISTANCE_CATEGORIES[pick_weighted(&mut rng, &weights)].0;
@@ -1109,15 +1122,71 @@ impl<'a> Generator<'a> {
             };
             let size = drawn.min(target - members);
             members += size;
-            let (community, _) = pick(&mut rng, &self.communities).clone();
+            let (community, community_name) = pick(&mut rng, &self.communities).clone();
+            let created_at = format_instant(between(&mut rng, self.data_start, import_end));
             let id = format!("hh_{:06}", rows.len() + 1);
             self.households.push((id.clone(), size));
-            rows.push(HouseholdRow {
+            let street = pack
+                .division(&community)
+                .and_then(|d| d.parent.as_ref())
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let street_name = pack.division(&street).map_or("", |d| d.name.as_str());
+            let people = demo_household_people(&mut personal, category, size, &mut births);
+            let head = &people[0];
+            let phone = personal.gen_ratio(7, 10).then(|| {
+                format!(
+                    "1{}{:09}",
+                    ['3', '5', '8', '9'][index_below(&mut personal, 4)],
+                    personal.gen_range(0..1_000_000_000_u32)
+                )
+            });
+            let address = format!(
+                "鹿城区{street_name}{community_name}{}幢{}室",
+                personal.gen_range(1..60),
+                personal.gen_range(101..1_800)
+            );
+            let income_fen = demo_income_fen(&mut personal, category);
+            for (i, p) in people.iter().enumerate() {
+                let phone = if i == 0 { phone.as_deref() } else { None };
+                member_rows.push(MemberRow {
+                    id: format!("hm_{:06}_{:02}", rows.len() + 1, i + 1),
+                    household_id: id.clone(),
+                    participant_id: None,
+                    relation: p.relation.to_owned(),
+                    name_cipher: vault.encrypt(&p.name),
+                    name_masked: cishan_core::mask_name(&p.name),
+                    id_digest: vault.digest(p.id.expose()),
+                    id_cipher: vault.encrypt(p.id.expose()),
+                    id_masked: p.id.masked(),
+                    phone_cipher: phone.map(|x| vault.encrypt(x)),
+                    phone_masked: phone.map(cishan_core::mask_phone),
+                    birth_year: i64::from(p.id.birth_date().year()),
+                    category: None,
+                    created_at: created_at.clone(),
+                });
+            }
+            rows.push(RegistryHouseholdRow {
                 id,
+                street_code: street,
                 community_code: community,
                 category: category.to_owned(),
                 member_count: size,
-                created_at: format_instant(between(&mut rng, self.data_start, import_end)),
+                head_name_cipher: vault.encrypt(&head.name),
+                head_name_masked: cishan_core::mask_name(&head.name),
+                head_id_digest: vault.digest(head.id.expose()),
+                head_id_cipher: vault.encrypt(head.id.expose()),
+                head_id_masked: head.id.masked(),
+                phone_cipher: phone.as_deref().map(|x| vault.encrypt(x)),
+                phone_masked: phone.as_deref().map(cishan_core::mask_phone),
+                address_cipher: vault.encrypt(&address),
+                address_masked: cishan_core::assistance::mask_address(&address),
+                income_cipher: vault.encrypt(&income_fen.to_string()),
+                consent_at: created_at.clone(),
+                consent_by: DEMO_ACTOR.into(),
+                registered_by: DEMO_ACTOR.into(),
+                created_at: created_at.clone(),
+                updated_at: created_at,
                 synthetic: true,
             });
         }
@@ -1131,12 +1200,195 @@ impl<'a> Generator<'a> {
             &rows[rows.len() - 1].id,
         )
         .await?;
+        tx.insert_all(&member_rows).await?;
+        self.note_batch(
+            &mut tx,
+            "household_members",
+            member_rows.len(),
+            &member_rows[0].id,
+            &member_rows[member_rows.len() - 1].id,
+        )
+        .await?;
+        self.registry_needs(&mut tx, &mut personal, &rows).await?;
+        self.welfare_jobs(&mut tx, &mut personal, &rows, &member_rows)
+            .await?;
         tx.commit().await?;
         self.report(
             Stage::Households,
             self.plan.household_members,
             self.plan.household_members,
         );
+        Ok(())
+    }
+
+    /// A few open needs registered months ago that nothing has reached since: the edge list's
+    /// second part is not empty. One household in 25 (at least three).
+    async fn registry_needs(
+        &self,
+        tx: &mut WriteTx,
+        rng: &mut ChaCha8Rng,
+        households: &[RegistryHouseholdRow],
+    ) -> Result<()> {
+        let categories = &self.app.pack().service_categories;
+        if categories.is_empty() || households.is_empty() {
+            return Ok(());
+        }
+        let latest = self.app.clock().now().min(self.data_end);
+        let count = (households.len() / 25).max(3).min(households.len());
+        let mut needs = Vec::with_capacity(count);
+        let mut chosen = HashSet::new();
+        while needs.len() < count {
+            let h = pick(rng, households);
+            if !chosen.insert(h.id.clone()) {
+                continue;
+            }
+            let category = pick(rng, categories);
+            let days = rng.gen_range(45..400_i64);
+            let registered = latest
+                .checked_sub(jiff::SignedDuration::from_hours(days * 24))
+                .unwrap_or(self.data_start)
+                .max(self.data_start);
+            needs.push(NeedRow {
+                id: format!("need_demo_{:05}", needs.len() + 1),
+                household_id: h.id.clone(),
+                member_id: None,
+                category: category.code.clone(),
+                description: demo_need_text(&category.code).to_owned(),
+                state: "open".into(),
+                registered_by: DEMO_ACTOR.into(),
+                registered_at: format_instant(registered),
+                last_served_at: None,
+                closed_at: None,
+                closed_by: None,
+                close_reason: None,
+            });
+        }
+        tx.insert_all(&needs).await?;
+        self.note_batch(
+            tx,
+            "needs",
+            needs.len(),
+            &needs[0].id,
+            &needs[needs.len() - 1].id,
+        )
+        .await
+    }
+
+    /// Welfare jobs at the district's employers, and registry members of working age placed
+    /// in them; about one placement in five has ended.
+    async fn welfare_jobs(
+        &self,
+        tx: &mut WriteTx,
+        rng: &mut ChaCha8Rng,
+        households: &[RegistryHouseholdRow],
+        members: &[MemberRow],
+    ) -> Result<()> {
+        const TITLES: [&str; 8] = [
+            "社区保洁员",
+            "公共绿化养护员",
+            "社区助老服务员",
+            "停车秩序管理员",
+            "图书馆管理员",
+            "垃圾分类督导员",
+            "河道保洁员",
+            "社区平安巡防员",
+        ];
+        const END_REASONS: [&str; 3] = ["合同期满", "本人辞职", "已找到其他工作"];
+        if self.orgs.is_empty() {
+            return Ok(());
+        }
+        let year = DEMO_YEARS[2];
+        let mut candidates: Vec<&MemberRow> = members
+            .iter()
+            .filter(|m| {
+                i16::try_from(m.birth_year)
+                    .is_ok_and(|b| cishan_core::assistance::is_working_age(b, year))
+            })
+            .collect();
+        let count = if self.plan.household_members >= 1_000 {
+            8
+        } else {
+            2
+        };
+        let street_of: HashMap<&str, &str> = households
+            .iter()
+            .map(|h| (h.id.as_str(), h.street_code.as_str()))
+            .collect();
+        let opened = self.calendar.year_start(DEMO_YEARS[1]);
+        let mut jobs = Vec::new();
+        let mut placements = Vec::new();
+        for j in 0..count {
+            let org = pick(rng, &self.orgs);
+            let street = pick(rng, &self.streets).clone();
+            let positions = rng.gen_range(3..=12_i64);
+            let created = between(rng, opened, self.data_end);
+            let id = format!("job_demo_{:03}", j + 1);
+            let mut filled = 0;
+            let wanted = positions * rng.gen_range(6..=10_i64) / 10;
+            for _ in 0..wanted {
+                if candidates.is_empty() {
+                    break;
+                }
+                let m = candidates.swap_remove(index_below(rng, candidates.len()));
+                let placed = between(rng, created, self.data_end);
+                let ended = rng.gen_ratio(1, 5);
+                let ended_at = ended.then(|| between(rng, placed, self.data_end));
+                if !ended {
+                    filled += 1;
+                }
+                placements.push(PlacementRow {
+                    id: format!("plc_demo_{:05}", placements.len() + 1),
+                    job_id: id.clone(),
+                    member_id: m.id.clone(),
+                    household_id: m.household_id.clone(),
+                    street_code: street_of
+                        .get(m.household_id.as_str())
+                        .map_or_else(|| street.clone(), |s| (*s).to_owned()),
+                    state: if ended { "ended" } else { "active" }.into(),
+                    placed_by: DEMO_ACTOR.into(),
+                    placed_at: format_instant(placed),
+                    ended_by: ended.then(|| DEMO_ACTOR.to_owned()),
+                    ended_at: ended_at.map(format_instant),
+                    end_reason: ended.then(|| pick(rng, &END_REASONS).to_string()),
+                });
+            }
+            jobs.push(JobRow {
+                id,
+                title: TITLES[j % TITLES.len()].to_owned(),
+                org_id: org.id.clone(),
+                street_code: street,
+                kind: if j % 3 == 2 { "caring" } else { "welfare" }.into(),
+                positions,
+                filled,
+                wage_fen_per_month: rng.gen_range(20..=32_i64) * 10_000,
+                description: "面向低收入人口库中有劳动能力的人员，每周工作五天。".into(),
+                state: "open".into(),
+                created_by: DEMO_ACTOR.into(),
+                created_at: format_instant(created),
+                updated_at: format_instant(created),
+                synthetic: true,
+            });
+        }
+        tx.insert_all(&jobs).await?;
+        self.note_batch(
+            tx,
+            "welfare_jobs",
+            jobs.len(),
+            &jobs[0].id,
+            &jobs[jobs.len() - 1].id,
+        )
+        .await?;
+        if !placements.is_empty() {
+            tx.insert_all(&placements).await?;
+            self.note_batch(
+                tx,
+                "job_placements",
+                placements.len(),
+                &placements[0].id,
+                &placements[placements.len() - 1].id,
+            )
+            .await?;
+        }
         Ok(())
     }
 
@@ -2466,6 +2718,108 @@ fn nudge_towards(
         Decimal::ONE_HUNDRED
     } else {
         moved
+    }
+}
+
+/// One person of a demo household.
+struct DemoPerson {
+    name: String,
+    id: IdNumber,
+    relation: &'static str,
+}
+
+/// The people of a demo household of `size`: a head, a spouse when there are two or more, then
+/// children (the youngest a grandchild when the head is old). ID numbers are Lucheng's with a
+/// birth date fitting the relation; `births` numbers the people born on each day, so no two
+/// share a number.
+fn demo_household_people(
+    rng: &mut ChaCha8Rng,
+    category: &str,
+    size: i64,
+    births: &mut HashMap<Date, u16>,
+) -> Vec<DemoPerson> {
+    let mut born = |rng: &mut ChaCha8Rng, from: i16, to: i16| -> IdNumber {
+        loop {
+            let year = rng.gen_range(from..=to.max(from));
+            let month = rng.gen_range(1..=12_i8);
+            let day = rng.gen_range(1..=28_i8);
+            let date = Date::new(year, month, day).expect("a real date");
+            let sequence = births.entry(date).or_insert(0);
+            if *sequence < 999 {
+                *sequence += 1;
+                return IdNumber::from_parts("330302", date, *sequence)
+                    .expect("demo ID parts are valid");
+            }
+        }
+    };
+    let head_year: (i16, i16) = if category == "extreme_poverty" {
+        (1935, 1963)
+    } else {
+        (1945, 1990)
+    };
+    let mut people = Vec::new();
+    let head = born(rng, head_year.0, head_year.1);
+    let head_birth = head.birth_date().year();
+    people.push((head, "head"));
+    for i in 1..size {
+        let (id, relation) = if i == 1 {
+            (
+                born(rng, head_birth - 5, (head_birth + 5).min(2000)),
+                "spouse",
+            )
+        } else if i == size - 1 && head_birth < 1960 {
+            (born(rng, 2000, 2018), "grandchild")
+        } else {
+            let from = (head_birth + 22).min(2018);
+            (born(rng, from, (head_birth + 38).min(2020)), "child")
+        };
+        people.push((id, relation));
+    }
+    people
+        .into_iter()
+        .map(|(id, relation)| {
+            let given = if id.is_male() {
+                &MALE_GIVEN[..]
+            } else {
+                &FEMALE_GIVEN[..]
+            };
+            let mut name = String::with_capacity(9);
+            let surname: &&str = pick(rng, &SURNAMES);
+            name.push_str(surname);
+            name.push(*pick(rng, given));
+            if rng.gen_ratio(7, 10) {
+                name.push(*pick(rng, given));
+            }
+            DemoPerson { name, id, relation }
+        })
+        .collect()
+}
+
+/// A plausible per-capita income, fen per year, for a household of `category`: subsistence
+/// households under the standard, near-subsistence ones between the standard and the edge line
+/// (¥17,250 in 2023), the others spread around and above it. Whole yuan.
+fn demo_income_fen(rng: &mut ChaCha8Rng, category: &str) -> i64 {
+    let (from, to) = match category {
+        "subsistence" => (3_000, 10_500),
+        "extreme_poverty" => (2_000, 9_000),
+        "near_subsistence" => (11_000, 17_200),
+        "expenditure_hardship" => (12_000, 30_000),
+        "temporary" => (8_000, 40_000),
+        _ => (10_000, 35_000),
+    };
+    rng.gen_range(from..=to) * 100
+}
+
+/// What a demo need says, by service category.
+fn demo_need_text(category: &str) -> &'static str {
+    match category {
+        "daily_care" => "独居老人需要每周上门助洁、助餐",
+        "health" => "慢性病需要定期上门测血压、代配药",
+        "schooling" => "孩子上初中，需要课后辅导",
+        "employment" => "户主有劳动能力，希望推荐就近工作",
+        "emotional_support" => "丧偶后情绪低落，需要定期探访陪伴",
+        "skills" => "希望参加家政或电商技能培训",
+        _ => "需要上门了解情况",
     }
 }
 

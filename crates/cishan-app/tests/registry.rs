@@ -1193,3 +1193,90 @@ async fn only_admins_set_scopes_and_only_for_staff() {
         .unwrap();
     assert!(entries.iter().any(|e| e.kind == "user.scope_set"));
 }
+
+#[tokio::test]
+async fn the_demo_registry_is_encrypted_and_feeds_the_edge_list_and_jobs() {
+    use cishan_app::demo::{DemoOptions, Scale};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: db_support::database_url(dir.path(), "registry_demo").await,
+        data_dir: dir.path().to_owned(),
+    };
+    let clock = Arc::new(FixedClock::new(at("2026-03-01T00:00:00Z")));
+    let app = App::open(&config, lucheng(), clock).await.unwrap();
+    app.generate_demo(
+        &DemoOptions {
+            scale: Scale::Small,
+            seed: 7,
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let admin = app
+        .create_user(
+            None,
+            "registry-admin",
+            "管理员",
+            "correct horse battery",
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+    let page = app
+        .households(&admin, &HouseholdFilter::default(), 0, 100)
+        .await
+        .unwrap();
+    let members: i64 = page.items.iter().map(|h| h.member_count).sum();
+    assert_eq!(
+        members,
+        i64::try_from(Scale::Small.plan().household_members).unwrap()
+    );
+    let first = app.household(&admin, &page.items[0].id).await.unwrap();
+    assert_eq!(
+        i64::try_from(first.members.len()).unwrap(),
+        first.member_count
+    );
+    assert!(first.head_id_masked.contains("********"));
+    assert!(first.income_band.is_some());
+    let clear = app
+        .unmask_household(
+            &admin,
+            &first.id,
+            &UnmaskInput {
+                reason: "演示核对".into(),
+                fields: vec!["id_number".into()],
+            },
+        )
+        .await
+        .unwrap();
+    let id = clear.head_id_number.unwrap();
+    let found = app
+        .households(
+            &admin,
+            &HouseholdFilter {
+                id_number: Some(id),
+                ..HouseholdFilter::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.items[0].id, first.id);
+    let edge = app
+        .edge_households(&admin, &EdgeQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        edge.under_line_total > 0,
+        "near-subsistence households are under the line"
+    );
+    assert!(edge.unreached_total >= 3, "old open needs");
+    let jobs = app.jobs(&admin, 0, 20).await.unwrap();
+    assert!(!jobs.is_empty());
+    assert!(jobs.iter().all(|j| j.filled <= j.positions));
+    let report = app.employment_report(&admin).await.unwrap();
+    assert!(report.overall.placed > 0);
+    assert!(app.store().verify_journal().await.unwrap().is_intact());
+}
