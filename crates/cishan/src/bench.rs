@@ -53,6 +53,8 @@ pub enum BenchCommand {
     Points(crate::bench_points::PointsArgs),
     /// Volunteer check-in scans per second over HTTP (organizers scanning participant codes).
     Checkin(crate::bench_checkin::CheckinArgs),
+    /// Dispatch of orders among 470,000 volunteers and 738 services: one at a time and in a batch.
+    Dispatch(crate::bench_dispatch::DispatchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -95,6 +97,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Points(args) => crate::bench_points::run(args).await,
         BenchCommand::Checkin(args) => crate::bench_checkin::run(args).await,
+        BenchCommand::Dispatch(args) => crate::bench_dispatch::run(args).await,
         BenchCommand::Donations(args) => {
             let db = BenchDb::create(args.db.db.as_deref()).await?;
             let outcome = donations(&db, &args).await;

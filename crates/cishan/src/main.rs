@@ -8,6 +8,7 @@
 mod admin;
 mod bench;
 mod bench_checkin;
+mod bench_dispatch;
 mod bench_points;
 mod demo;
 mod import;
