@@ -383,10 +383,9 @@ async fn generate(
              FROM c JOIN households hh ON hh.id = printf('hh_b%06d', (x * 101) % {h} + 1)",
             case(0)
         ),
-        format!(
-            "INSERT INTO order_events (order_id, seq, action, to_state, actor, at, on_behalf, note) \
-             SELECT id, 1, 'create', 'created', 'bench', created_at, 1, '' FROM orders WHERE id LIKE 'ord_b%'"
-        ),
+        "INSERT INTO order_events (order_id, seq, action, to_state, actor, at, on_behalf, note) \
+         SELECT id, 1, 'create', 'created', 'bench', created_at, 1, '' FROM orders WHERE id LIKE 'ord_b%'"
+            .to_owned(),
         "COMMIT".to_owned(),
         "ANALYZE".to_owned(),
     ];
