@@ -19,6 +19,7 @@ mod api_log;
 mod api_orders;
 mod api_participants;
 mod api_points;
+mod api_registry;
 mod api_volunteering;
 mod error;
 mod metrics;
@@ -224,6 +225,7 @@ fn routes() -> Vec<Route> {
     routes.extend(api_points::routes());
     routes.extend(api_codes::routes());
     routes.extend(api_volunteering::routes());
+    routes.extend(api_registry::routes());
     routes.extend(api_orders::routes());
     routes
 }
