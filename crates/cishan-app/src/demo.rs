@@ -39,7 +39,7 @@ use cishan_core::{
 use cishan_store::{
     format_instant, BulkRow, DisbursementRow, DonationRow, FlowRow, FundRow, JobRow,
     LedgerEntryRow, LotRow, MemberRow, NeedRow, NewEntry, OrganizationRow, ParticipantRow,
-    PlacementRow, ProjectRow, RegistryHouseholdRow, ServiceRecordRow, ServiceRow, TableCounts,
+    PlacementRow, ProjectRow, RegistryHouseholdRow, ServiceFullRow, ServiceRecordRow, TableCounts,
     TrustRow, VolunteerRow, WriteTx, BULK_BATCH_ROWS,
 };
 use jiff::civil::Date;
@@ -50,6 +50,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::donations::{DonationInput, IdempotencyKey};
 use crate::import::ImportKind;
+use crate::orders::{OrderInput, ReasonInput, ReviewInput};
 use crate::participants::SelfRegistration;
 use crate::points::SkillActInput;
 use crate::rewards::RedeemInput;
@@ -116,6 +117,73 @@ const STREAM_STORY: u64 = 10;
 /// The registry's personal fields, needs and welfare jobs (drawn apart from the households'
 /// shape, so adding them changed no household).
 const STREAM_REGISTRY: u64 = 21;
+/// The service orders' story.
+const STREAM_ORDERS: u64 = 22;
+
+/// One demo order: the state it ends in, how long before now it was made, its rating (when
+/// reviewed) and whether a first provider rejected it.
+struct OrderStory {
+    state: &'static str,
+    made_minutes_ago: i64,
+    rating: i64,
+    rejected_first: bool,
+}
+
+const fn story(
+    state: &'static str,
+    made_minutes_ago: i64,
+    rating: i64,
+    rejected_first: bool,
+) -> OrderStory {
+    OrderStory {
+        state,
+        made_minutes_ago,
+        rating,
+        rejected_first,
+    }
+}
+
+const DAY_MINUTES: i64 = 24 * 60;
+
+/// Twelve reviewed (two rated low, which raises warnings), completed, in service (two for more
+/// than three days: overdue), accepted, dispatched (waiting to be accepted), open (three for
+/// hours: overdue) and cancelled orders.
+const ORDER_STORIES: [OrderStory; 34] = [
+    story("reviewed", 20 * DAY_MINUTES, 5, false),
+    story("reviewed", 19 * DAY_MINUTES, 5, false),
+    story("reviewed", 18 * DAY_MINUTES, 4, true),
+    story("reviewed", 17 * DAY_MINUTES, 5, false),
+    story("reviewed", 16 * DAY_MINUTES, 3, false),
+    story("reviewed", 15 * DAY_MINUTES, 4, false),
+    story("reviewed", 14 * DAY_MINUTES, 5, false),
+    story("reviewed", 12 * DAY_MINUTES, 2, false),
+    story("reviewed", 11 * DAY_MINUTES, 5, false),
+    story("reviewed", 10 * DAY_MINUTES, 1, true),
+    story("reviewed", 9 * DAY_MINUTES, 4, false),
+    story("reviewed", 8 * DAY_MINUTES, 5, false),
+    story("completed", 6 * DAY_MINUTES, 0, false),
+    story("completed", 5 * DAY_MINUTES, 0, false),
+    story("completed", 4 * DAY_MINUTES, 0, true),
+    story("completed", 3 * DAY_MINUTES, 0, false),
+    story("in_service", 5 * DAY_MINUTES, 0, false),
+    story("in_service", 4 * DAY_MINUTES, 0, false),
+    story("in_service", 600, 0, false),
+    story("in_service", 300, 0, false),
+    story("accepted", 400, 0, false),
+    story("accepted", 200, 0, true),
+    story("accepted", 90, 0, false),
+    story("dispatched", 20, 0, false),
+    story("dispatched", 15, 0, false),
+    story("dispatched", 10, 0, true),
+    story("created", 240, 0, false),
+    story("created", 180, 0, false),
+    story("created", 150, 0, false),
+    story("created", 20, 0, false),
+    story("created", 5, 0, false),
+    story("cancelled", 3 * DAY_MINUTES, 0, false),
+    story("cancelled", 2 * DAY_MINUTES, 0, false),
+    story("cancelled", 500, 0, false),
+];
 
 /// The demo member's sign-in (a volunteer who also gives): phone and password. Published on
 /// purpose, like the administrator's, and printed by `cishan demo`.
@@ -300,6 +368,8 @@ pub enum Stage {
     Points,
     /// Demo members, a roster import, a team, activities with check-ins, points and rewards.
     Participation,
+    /// Service orders in every state, played through the use cases.
+    Orders,
 }
 
 impl Stage {
@@ -319,6 +389,7 @@ impl Stage {
             Stage::ServiceRecords => "志愿服务 service records",
             Stage::Points => "积分规则与回馈 points rules",
             Stage::Participation => "会员与志愿活动 members",
+            Stage::Orders => "服务订单 orders",
         }
     }
 }
@@ -440,6 +511,8 @@ impl App {
         lap("service_records");
         generator.participation(&admin).await?;
         lap("participation");
+        generator.service_orders(&admin).await?;
+        lap("orders");
 
         let counts = self.store().table_counts().await?;
         self.demo_note(
@@ -1392,7 +1465,10 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
-    /// The service library: the pack's categories in turn, offered by organizations.
+    /// The service library (制单): the pack's categories in turn, offered by organizations,
+    /// each with what it is, where it serves (its community, its street or the district), its
+    /// weekly windows and whom it is for; then every volunteer gets service categories (one,
+    /// every third a second one), derived in one statement from their number.
     async fn services(&mut self) -> Result<()> {
         let mut rng = rng_for(self.seed, STREAM_SERVICES);
         let categories = self.app.pack().service_categories.clone();
@@ -1413,18 +1489,35 @@ impl<'a> Generator<'a> {
             let (division, place) = pick(&mut rng, &self.communities).clone();
             let org = pick(&mut rng, &self.orgs);
             let start = org.created.max(self.data_start);
-            rows.push(ServiceRow {
+            let capacity = rng.gen_range(1_i64..=40) * 5;
+            let created_at = format_instant(between(&mut rng, start, self.data_end));
+            let scope = ["community", "street", "street", "district"][index_below(&mut rng, 4)];
+            let windows = *pick(&mut rng, &SERVICE_WINDOWS);
+            let eligibility = if rng.gen_ratio(1, 5) {
+                "subsistence,extreme_poverty"
+            } else {
+                ""
+            };
+            rows.push(ServiceFullRow {
                 id: format!("svc_{:04}", k + 1),
                 provider_org_id: org.id.clone(),
                 category: category.code.clone(),
                 name: format!("{place}{what}"),
                 division_code: Some(division),
-                capacity_per_week: rng.gen_range(1_i64..=40) * 5,
-                created_at: format_instant(between(&mut rng, start, self.data_end)),
+                capacity_per_week: capacity,
+                created_at: created_at.clone(),
+                description: format!("{place}及周边{}：{what}", category.name),
+                scope: scope.into(),
+                time_windows: windows.into(),
+                eligibility: eligibility.into(),
+                state: "published".into(),
+                team_id: None,
+                created_by: Some(DEMO_ACTOR.into()),
+                updated_at: Some(created_at),
             });
         }
+        let mut tx = self.begin().await?;
         if !rows.is_empty() {
-            let mut tx = self.begin().await?;
             tx.insert_all(&rows).await?;
             self.note_batch(
                 &mut tx,
@@ -1434,8 +1527,20 @@ impl<'a> Generator<'a> {
                 &rows[rows.len() - 1].id,
             )
             .await?;
-            tx.commit().await?;
         }
+        let codes: Vec<String> = categories.iter().map(|c| c.code.clone()).collect();
+        let given = tx.derive_volunteer_categories(&codes).await?;
+        tx.journal(
+            self.app.clock().now(),
+            NewEntry {
+                actor: DEMO_ACTOR.into(),
+                kind: "demo.batch".into(),
+                subject: DEMO_SUBJECT.into(),
+                payload: serde_json::json!({ "table": "volunteer_categories", "rows": given, "synthetic": true }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
         self.report(Stage::Services, total, total);
         Ok(())
     }
@@ -1871,6 +1976,150 @@ impl<'a> Generator<'a> {
     /// story (check-in only opens around an activity's time), so their journal entries carry
     /// those instants. Ids the use cases make (activities, attendances, teams…) are random, as
     /// they are for any user.
+    /// Service orders (点单—派单—评单) in every state, through the use cases on a copy of the
+    /// app whose clock the story sets: made by staff on a household's behalf (two from the
+    /// registry's open needs), dispatched to the best provider (some rejected first and sent
+    /// on), accepted, served, completed and rated from a follow-up call. Overdue ones raise
+    /// early warnings.
+    async fn service_orders(&self, admin: &Actor) -> Result<()> {
+        let app = self.app;
+        let total = u64_of(ORDER_STORIES.len());
+        self.report(Stage::Orders, 0, total);
+        if self.households.is_empty() {
+            return Ok(());
+        }
+        let mut rng = rng_for(self.seed, STREAM_ORDERS);
+        let codes: Vec<String> = app
+            .pack()
+            .service_categories
+            .iter()
+            .map(|c| c.code.clone())
+            .collect();
+        let now = app.clock().now();
+        let clock = Arc::new(FixedClock::new(now));
+        let past = app.with_clock(clock.clone());
+        let minutes = |m: i64| jiff::SignedDuration::from_mins(m);
+        let ago = |m: i64| -> Result<Timestamp> {
+            now.checked_sub(minutes(m)).map_err(AppError::internal)
+        };
+        let mut needs = app
+            .store()
+            .needs_waiting(&format_instant(now), 2)
+            .await?
+            .into_iter();
+        for (k, story) in ORDER_STORIES.iter().enumerate() {
+            let made = ago(story.made_minutes_ago)?;
+            clock.set(made);
+            let need = if story.state == "reviewed" {
+                needs.next()
+            } else {
+                None
+            };
+            let input = match &need {
+                Some(n) => OrderInput {
+                    need_id: Some(n.id.clone()),
+                    ..OrderInput::default()
+                },
+                None => OrderInput {
+                    household_id: Some(pick(&mut rng, &self.households).0.clone()),
+                    category: Some(pick(&mut rng, &codes).clone()),
+                    description: Some(pick(&mut rng, &ORDER_NOTES).to_string()),
+                    ..OrderInput::default()
+                },
+            };
+            let order = past.create_order(admin, None, &input).await?.value;
+            self.report(Stage::Orders, u64_of(k + 1), total);
+            let step = |m: i64| {
+                let at = crate::Clock::now(clock.as_ref())
+                    .checked_add(minutes(m))
+                    .unwrap_or(made);
+                clock.set(at.min(now));
+            };
+            match story.state {
+                "created" => continue,
+                "cancelled" => {
+                    step(30);
+                    past.cancel_order(
+                        admin,
+                        None,
+                        &order.id,
+                        &ReasonInput {
+                            reason: Some("家属已自行安排".into()),
+                        },
+                    )
+                    .await?;
+                    continue;
+                }
+                _ => {}
+            }
+            step(3);
+            if past
+                .dispatch_order(
+                    admin,
+                    None,
+                    &order.id,
+                    &crate::dispatch::DispatchInput::default(),
+                )
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            if story.rejected_first {
+                step(2);
+                past.reject_order(
+                    admin,
+                    None,
+                    &order.id,
+                    &ReasonInput {
+                        reason: Some("时间冲突".into()),
+                    },
+                )
+                .await?;
+            }
+            if story.state == "dispatched" {
+                continue;
+            }
+            step(12);
+            if past.accept_order(admin, None, &order.id).await.is_err() {
+                continue;
+            }
+            if story.state == "accepted" {
+                continue;
+            }
+            step(60);
+            past.start_order(admin, None, &order.id).await?;
+            if story.state == "in_service" {
+                continue;
+            }
+            step(rng.gen_range(45..=150));
+            past.complete_order(admin, None, &order.id).await?;
+            if story.state == "completed" {
+                continue;
+            }
+            step(DAY_MINUTES);
+            past.review_order(
+                admin,
+                None,
+                &order.id,
+                &ReviewInput {
+                    rating: story.rating,
+                    comment: Some(
+                        (if story.rating <= 2 {
+                            "回访：服务人员迟到，打扫不仔细"
+                        } else {
+                            "回访：服务周到，老人很满意"
+                        })
+                        .into(),
+                    ),
+                },
+            )
+            .await?;
+        }
+        self.report(Stage::Orders, total, total);
+        Ok(())
+    }
+
     async fn participation(&self, admin: &Actor) -> Result<()> {
         let app = self.app;
         let total = u64_of(STORY_VOLUNTEERS + 8);
@@ -2898,6 +3147,24 @@ const THEMES: [(&str, [&str; 2]); 10] = [
 ];
 
 /// Service names by the Lucheng pack's category codes; other packs' categories use their name.
+/// What the demo orders ask for.
+const ORDER_NOTES: [&str; 6] = [
+    "独居老人，希望每周上门打扫一次",
+    "腿脚不便，需要陪同去医院复诊",
+    "孩子功课跟不上，希望有人辅导数学",
+    "想找一份离家近的工作",
+    "老人情绪低落，希望有人常来聊天",
+    "想学电脑和手机操作",
+];
+
+/// The weekly windows demo services are open in.
+const SERVICE_WINDOWS: [&str; 4] = [
+    "工作日 09:00-17:00",
+    "工作日 08:30-11:30；周六 09:00-12:00",
+    "每天 08:00-20:00",
+    "",
+];
+
 const SERVICE_TEMPLATES: [(&str, [&str; 4]); 6] = [
     (
         "daily_care",
@@ -3014,7 +3281,51 @@ mod tests {
             .map(|a| a.starts.0 - a.ends.0 + 1)
             .sum();
         let attendees = i64_of(u64_of(STORY_ATTENDEES + 1));
-        assert_eq!(c.service_records, 600 + story_days * attendees);
+        // Volunteers' completed orders add one record per local day served.
+        let served = app
+            .store()
+            .orders_page(
+                &cishan_store::OrderFilter {
+                    states: vec!["completed".into(), "reviewed".into()],
+                    ..Default::default()
+                },
+                0,
+                100,
+            )
+            .await
+            .unwrap();
+        let mut order_records = 0_i64;
+        for o in served
+            .iter()
+            .filter(|o| o.provider_kind.as_deref() == Some("volunteer"))
+        {
+            let records = app
+                .store()
+                .service_records_of(o.provider_id.as_deref().unwrap(), 200)
+                .await
+                .unwrap();
+            order_records += i64_of(u64_of(
+                records
+                    .iter()
+                    .filter(|r| r.record.content.contains(&o.id))
+                    .count(),
+            ));
+        }
+        assert!(order_records >= 1, "volunteers served some demo orders");
+        assert_eq!(
+            c.service_records,
+            600 + story_days * attendees + order_records
+        );
+        let alerts = app
+            .alerts(&app.demo_admin().await.unwrap(), &Default::default())
+            .await
+            .unwrap();
+        for kind in ["not_dispatched", "not_completed", "low_rating"] {
+            assert!(
+                alerts.items.iter().any(|a| a.kind == kind),
+                "a demo warning of kind {kind}"
+            );
+        }
         assert_eq!(c.trusts, 3);
         let seen = seen.into_inner().unwrap();
         assert!(seen
