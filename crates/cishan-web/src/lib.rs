@@ -27,6 +27,7 @@ mod pages;
 mod pages_ledger;
 mod pages_personal;
 mod pages_points;
+mod pages_registry;
 mod pages_volunteering;
 mod params;
 mod session;
@@ -253,6 +254,7 @@ pub fn router_with(app: App, options: WebOptions) -> axum::Router {
     let router = router.merge(pages_personal::routes());
     let router = router.merge(pages_volunteering::routes());
     let router = router.merge(pages_points::routes());
+    let router = router.merge(pages_registry::routes());
     let trace = TraceLayer::new_for_http()
         // The span names the route template, never the raw path or query string, which may
         // carry identifiers of people.

@@ -9,4 +9,5 @@ mod ops;
 mod pages;
 mod participants;
 mod points;
+mod registry;
 mod volunteering;
