@@ -1209,6 +1209,23 @@ impl App {
         Ok(rows.iter().map(|r| self.order_view(r)).collect())
     }
 
+    /// Orders by state, district-wide (staff): (state, Chinese name, count).
+    pub async fn order_counts(&self, actor: &Actor) -> Result<Vec<(String, String, i64)>> {
+        actor.require_staff()?;
+        Ok(self
+            .store()
+            .order_state_counts()
+            .await?
+            .into_iter()
+            .map(|(s, n)| {
+                let name = s
+                    .parse::<OrderState>()
+                    .map_or_else(|_| s.clone(), |x| x.name_zh().to_owned());
+                (s, name, n)
+            })
+            .collect())
+    }
+
     /// A member's own orders: those they hold as a volunteer and those of their household.
     pub async fn my_orders(&self, actor: &Actor) -> Result<(Vec<OrderView>, Vec<OrderView>)> {
         let access = self.order_access(actor).await?;

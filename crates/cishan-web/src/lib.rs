@@ -25,6 +25,7 @@ mod error;
 mod metrics;
 mod pages;
 mod pages_ledger;
+mod pages_orders;
 mod pages_personal;
 mod pages_points;
 mod pages_registry;
@@ -254,6 +255,7 @@ pub fn router_with(app: App, options: WebOptions) -> axum::Router {
     let router = router.merge(pages_personal::routes());
     let router = router.merge(pages_volunteering::routes());
     let router = router.merge(pages_points::routes());
+    let router = router.merge(pages_orders::routes());
     let router = router.merge(pages_registry::routes());
     let trace = TraceLayer::new_for_http()
         // The span names the route template, never the raw path or query string, which may

@@ -607,6 +607,8 @@ struct DashboardTemplate {
     years: Vec<YearLink>,
     counts: Counts,
     groups: Vec<IndicatorGroup>,
+    /// Staff only: the early warnings they are responsible for (预警通报).
+    alerts: Option<cishan_app::alerts::AlertList>,
 }
 
 fn year_of(
@@ -635,7 +637,16 @@ pub(crate) async fn dashboard(
     let year = year_of(&state, query)?;
     let session = optional_session(&state, &jar).await?;
     let views = state.app.indicators(year).await?;
-    html(
+    let alerts = match session.as_ref().map(|s| &s.info.actor) {
+        Some(actor) if actor.is_staff() => state
+            .app
+            .alerts(actor, &cishan_app::alerts::AlertQuery::default())
+            .await
+            .ok(),
+        _ => None,
+    };
+    let staff_view = alerts.is_some();
+    let res = html(
         StatusCode::OK,
         &DashboardTemplate {
             chrome: Chrome::new(&state, session.as_ref(), "dashboard"),
@@ -643,8 +654,10 @@ pub(crate) async fn dashboard(
             years: year_links(&state, year),
             counts: counts(&views),
             groups: group_rows(&views),
+            alerts,
         },
-    )
+    )?;
+    Ok(if staff_view { no_store(res) } else { res })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ mod common;
 mod ledger_api;
 mod ledger_pages;
 mod ops;
+mod orders;
 mod pages;
 mod participants;
 mod points;

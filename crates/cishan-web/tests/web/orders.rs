@@ -1,0 +1,364 @@
+//! Orders through real HTTP: making an order, an illegal move refused with 409 naming the
+//! current state, dispatch with explained candidates and a replayed `Idempotency-Key`, the
+//! provider's moves, the review once, alerts behind sign-in, and the pages (catalogue,
+//! dispatch board, order page with candidates, a move posted from a form, warnings, the
+//! dashboard's warning box).
+
+use cishan_app::orders::ServiceInput;
+use cishan_app::registry::HouseholdInput;
+use cishan_store::{format_instant, OrganizationRow};
+use serde_json::{json, Value};
+
+use crate::common::{at, input_value, TestApp};
+
+const STREET: &str = "330302006";
+const COMMUNITY: &str = "330302006044";
+
+/// A household in 鼓楼社区 and a service of 鹿城区助老服务中心 serving 五马街道.
+async fn seed(t: &TestApp) -> (String, String) {
+    let created = format_instant(at("2023-01-01T00:00:00Z"));
+    let mut tx = t.app.store().begin().await.unwrap();
+    tx.insert(&OrganizationRow {
+        id: "org_care".into(),
+        participant_id: None,
+        name: "鹿城区助老服务中心".into(),
+        credit_code: "52330302MJ8998765X".into(),
+        kind: "social_service".into(),
+        division_code: None,
+        registered_on: "2010-01-01".into(),
+        created_at: created,
+        is_charity: true,
+        public_fundraising: false,
+        synthetic: false,
+    })
+    .await
+    .unwrap();
+    tx.journal(
+        at("2023-01-01T00:00:00Z"),
+        cishan_store::NewEntry {
+            actor: "test".into(),
+            kind: "test.seeded".into(),
+            subject: "org_care".into(),
+            payload: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let id_number =
+        cishan_core::IdNumber::from_parts("330302", jiff::civil::date(1950, 5, 1), 21).unwrap();
+    let household = t
+        .app
+        .register_household(
+            &t.admin,
+            &HouseholdInput {
+                category: "subsistence".into(),
+                street_code: STREET.into(),
+                community_code: COMMUNITY.into(),
+                head_name: "陈阿婆".into(),
+                head_id_number: id_number.expose().to_owned(),
+                phone: None,
+                address: "解放街 1 号".into(),
+                per_capita_income_fen: 500_000,
+                members: Vec::new(),
+                consent: true,
+            },
+        )
+        .await
+        .unwrap();
+    let service = t
+        .app
+        .create_service(
+            &t.admin,
+            &ServiceInput {
+                org_id: "org_care".into(),
+                team_id: None,
+                category: "daily_care".into(),
+                name: "鼓楼社区助浴".into(),
+                description: "上门助浴".into(),
+                scope: "street".into(),
+                division_code: Some(COMMUNITY.into()),
+                capacity_per_week: 5,
+                time_windows: "weekdays 09:00-17:00".into(),
+                eligibility: Vec::new(),
+                state: None,
+            },
+        )
+        .await
+        .unwrap();
+    (household.id, service.id)
+}
+
+async fn post(
+    t: &TestApp,
+    token: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut req = t.client().post(t.url(path)).bearer_auth(token).json(&body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn orders_over_http_follow_the_state_machine() {
+    let t = TestApp::start().await;
+    let (household, service) = seed(&t).await;
+    let token = t.admin_token().await;
+
+    let res = post(
+        &t,
+        &token,
+        "/api/v1/orders",
+        None,
+        json!({ "household_id": household, "category": "daily_care", "description": "打扫卫生" }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let order: Value = res.json().await.unwrap();
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(order["state"], "created");
+    assert_eq!(order["state_name"], "待派单");
+
+    // Accepting an order nobody holds: 409 naming the current state, nothing changed.
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{id}/accept"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "order.illegal_transition");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("待派单"),
+        "{body}"
+    );
+
+    // Dispatch: the candidates with explained scores; the same key replays the first answer.
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{id}/dispatch"),
+        Some("d-1"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["chosen"]["provider_id"], service);
+    let components = first["candidates"][0]["components"].as_array().unwrap();
+    assert_eq!(components.len(), 5);
+    let sum: i64 = components
+        .iter()
+        .map(|c| c["points"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, first["candidates"][0]["score"].as_i64().unwrap());
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{id}/dispatch"),
+        Some("d-1"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again, first);
+
+    for action in ["accept", "start", "complete"] {
+        let res = post(
+            &t,
+            &token,
+            &format!("/api/v1/orders/{id}/{action}"),
+            None,
+            json!({}),
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{action}");
+    }
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{id}/review"),
+        None,
+        json!({ "rating": 2, "comment": "迟到" }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{id}/review"),
+        None,
+        json!({ "rating": 5 }),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+
+    let res = t
+        .client()
+        .get(t.url(&format!("/api/v1/orders/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let detail: Value = res.json().await.unwrap();
+    assert_eq!(detail["order"]["state"], "reviewed");
+    assert_eq!(detail["events"].as_array().unwrap().len(), 6);
+    assert_eq!(detail["review"]["on_behalf"], true);
+
+    // The organization's evaluation, and the low rating among the warnings.
+    let (status, rating) = t.get_json("/api/v1/organizations/org_care/rating").await;
+    assert_eq!(status, 200);
+    assert_eq!(rating["rating_count"], 1);
+    assert_eq!(t.get("/api/v1/alerts").await.status(), 401);
+    let res = t
+        .client()
+        .get(t.url(&format!("/api/v1/alerts?street={STREET}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let alerts: Value = res.json().await.unwrap();
+    assert!(alerts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["kind"] == "low_rating"));
+    let (status, services) = t.get_json("/api/v1/services?category=daily_care").await;
+    assert_eq!(status, 200);
+    assert_eq!(services["items"][0]["time_windows"], "工作日 09:00-17:00");
+}
+
+#[tokio::test]
+async fn the_order_pages_dispatch_and_warn() {
+    let t = TestApp::start().await;
+    let (household, service) = seed(&t).await;
+    let token = t.admin_token().await;
+    let res = post(
+        &t,
+        &token,
+        "/api/v1/orders",
+        None,
+        json!({ "household_id": household, "category": "daily_care" }),
+    )
+    .await;
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = |path: String| {
+        t.client()
+            .get(t.url(&path))
+            .header("cookie", format!("cishan_session={token}"))
+            .send()
+    };
+
+    let html = page("/services".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("鼓楼社区助浴"));
+    assert!(
+        html.contains("id=\"service-form\""),
+        "staff see the publish form"
+    );
+    let html = page("/admin/orders".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!("id=\"order-{id}\"")));
+    let res = page(format!("/admin/orders/{id}")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("id=\"candidate-{service}\"")));
+    assert!(html.contains("同社区"), "the score is explained");
+    let csrf = input_value(&html, "csrf");
+
+    // Dispatch from the order page's form: back to the page with the outcome.
+    let res = t
+        .client()
+        .post(t.url(&format!("/orders/{id}/move")))
+        .header("cookie", format!("cishan_session={token}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "dispatch"),
+            ("provider_id", service.as_str()),
+            ("back", &format!("/admin/orders/{id}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/admin/orders/{id}?done=dispatch"));
+    let html = page(to).await.unwrap().text().await.unwrap();
+    assert!(html.contains("data-state=\"dispatched\""));
+    // An illegal move from a form comes back with the refusal, not an error page.
+    let res = t
+        .client()
+        .post(t.url(&format!("/orders/{id}/move")))
+        .header("cookie", format!("cishan_session={token}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "complete"),
+            ("back", "/admin/orders"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/admin/orders?error="));
+    // Without the CSRF token nothing moves.
+    let res = t
+        .client()
+        .post(t.url(&format!("/orders/{id}/move")))
+        .header("cookie", format!("cishan_session={token}"))
+        .form(&[("action", "accept"), ("back", "/admin/orders")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+
+    let res = page("/admin/alerts".into()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("id=\"alert-counts\""));
+    let html = page("/dashboard".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("id=\"alerts-box\""),
+        "staff see the warning count on the dashboard"
+    );
+    let html = t.get("/dashboard").await.text().await.unwrap();
+    assert!(!html.contains("id=\"alerts-box\""), "the public does not");
+    let html = page("/org/orders".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("本机构收到的订单"));
+}
