@@ -41,7 +41,7 @@ const FORM_MEMBERS: usize = 4;
 /// The routes of this module, merged into the platform router by `lib.rs`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin/registry", get(registry_list))
+        .route("/admin/registry", get(registry_list).post(registry_search))
         .route(
             "/admin/registry/new",
             get(new_household_form).post(register_household),
@@ -211,6 +211,7 @@ struct HouseholdRowView {
 #[template(path = "registry_list.html")]
 struct ListTemplate {
     chrome: Chrome,
+    csrf: String,
     params: ListParams,
     total: i64,
     rows: Vec<HouseholdRowView>,
@@ -238,7 +239,36 @@ pub(crate) async fn registry_list(
     query: Result<Query<ListParams>, QueryRejection>,
 ) -> PageResult {
     let session = staff(&state, &jar, "/admin/registry").await?;
-    let Query(params) = query.unwrap_or_default();
+    let Query(mut params) = query.unwrap_or_default();
+    // An ID number is searched by POST only, so it never sits in a URL (history, proxy logs).
+    params.id_number.clear();
+    render_list(&state, &session, params).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct SearchForm {
+    csrf: String,
+    id_number: String,
+}
+
+/// Search the registry by the exact ID number of any member (staff)
+pub(crate) async fn registry_search(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<SearchForm>, FormRejection>,
+) -> PageResult {
+    let session = staff(&state, &jar, "/admin/registry").await?;
+    let Form(form) = form.map_err(|_| form_unreadable())?;
+    check_csrf(&session, &form.csrf)?;
+    let params = ListParams {
+        id_number: form.id_number,
+        ..ListParams::default()
+    };
+    render_list(&state, &session, params).await
+}
+
+async fn render_list(state: &AppState, session: &Session, params: ListParams) -> PageResult {
     let page = params.page.trim().parse::<i64>().unwrap_or(1).max(1);
     let filter = HouseholdFilter {
         street_code: Some(params.street_code.clone()),
@@ -274,17 +304,17 @@ pub(crate) async fn registry_list(
             members: h.member_count,
         })
         .collect();
-    // The ID number never goes into a link: the pager keeps the other filters only.
     let searched = !params.id_number.trim().is_empty();
     let prev = (page > 1 && !searched).then(|| list_url(&params, page - 1));
     let next = (page * PER_PAGE < total && !searched).then(|| list_url(&params, page + 1));
     private_page(
         status,
         &ListTemplate {
-            chrome: Chrome::new(&state, Some(&session), ""),
+            chrome: Chrome::new(state, Some(session), ""),
+            csrf: session.info.csrf_token.clone(),
             total,
             rows,
-            streets: street_choices(&state),
+            streets: street_choices(state),
             categories: category_choices(),
             error,
             prev,

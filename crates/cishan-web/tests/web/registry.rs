@@ -295,9 +295,25 @@ async fn the_pages_mask_refuse_and_unmask_with_a_reason() {
     assert_eq!(status, 200);
     assert!(html.contains("王*测") && html.contains("330302********0019"));
     assert!(!html.contains(HEAD_ID));
+    let list_csrf = input_value(&html, "csrf");
     let (status, html) = page(&t, &binjiang, "/admin/registry").await;
     assert_eq!(status, 200);
     assert!(!html.contains("王*测"));
+    // The exact-ID search is a POST (the number stays out of URLs), scoped like the list.
+    let search = [("csrf", list_csrf.as_str()), ("id_number", HEAD_ID)];
+    let (status, html) = post_form(&t, &wuma, "/admin/registry", &search).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("共 1 户") && !html.contains(HEAD_ID),
+        "{html}"
+    );
+    let bad = [
+        ("csrf", list_csrf.as_str()),
+        ("id_number", "33030219800101001"),
+    ];
+    let (status, html) = post_form(&t, &wuma, "/admin/registry", &bad).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("身份证"));
 
     let detail = format!("/admin/registry/{id}");
     let (status, html) = page(&t, &wuma, &detail).await;
