@@ -7,6 +7,9 @@ use anyhow::Context;
 
 use crate::{open_app, shutdown_signal, ServeArgs};
 
+/// How often the server passes over providers past their accept deadline.
+const ORDER_SWEEP_SECONDS: u64 = 60;
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = open_app(&args.app).await?;
     if app.store().user_count().await? == 0 {
@@ -40,7 +43,20 @@ pub async fn serve(
         demo_banner,
         ..cishan_web::WebOptions::default()
     };
+    // Providers who let an order's accept deadline pass are passed over every minute; the
+    // dispatch index loads in the background so the first order does not wait for it.
+    let sweeper = app.start_order_sweeper(std::time::Duration::from_secs(ORDER_SWEEP_SECONDS));
+    let warm = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = app.warm_dispatch_index().await {
+                tracing::warn!(error = %e, "loading the dispatch index failed");
+            }
+        })
+    };
     let served = cishan_web::serve_with(app.clone(), options, listener, shutdown_signal()).await;
+    sweeper.abort();
+    warm.abort();
     app.close().await;
     served.context("the web server stopped with an error")?;
     tracing::info!("stopped");
