@@ -1295,7 +1295,8 @@ impl<'a> Generator<'a> {
     }
 
     /// A few open needs registered months ago that nothing has reached since: the edge list's
-    /// second part is not empty. One household in 25 (at least three).
+    /// second part is not empty (the orders stage turns two of them into served orders). One
+    /// household in 25, at least six.
     async fn registry_needs(
         &self,
         tx: &mut WriteTx,
@@ -1307,7 +1308,7 @@ impl<'a> Generator<'a> {
             return Ok(());
         }
         let latest = self.app.clock().now().min(self.data_end);
-        let count = (households.len() / 25).max(3).min(households.len());
+        let count = (households.len() / 25).max(6).min(households.len());
         let mut needs = Vec::with_capacity(count);
         let mut chosen = HashSet::new();
         while needs.len() < count {

@@ -178,6 +178,21 @@ pub struct MemberInput {
     pub category: Option<String>,
 }
 
+/// Changes to a household; absent fields stay as they are (an empty phone removes it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdUpdate {
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Per-capita income, fen per person per year.
+    #[serde(default)]
+    pub per_capita_income_fen: Option<i64>,
+}
+
 /// Which households a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
 pub struct HouseholdFilter {
@@ -1030,6 +1045,99 @@ impl App {
             total,
             items: rows.iter().map(|h| self.summary(h)).collect(),
         })
+    }
+
+    /// Changes a household's category, phone, address or per-capita income (a review, a new
+    /// income assessment). Fields left out stay as they are; the journal names the fields
+    /// changed, never their values.
+    pub async fn update_household(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &HouseholdUpdate,
+    ) -> Result<HouseholdView> {
+        let scope = self.staff_scope(actor).await?;
+        let h = self.visible_household(&scope, id).await?;
+        let vault = self.vault();
+        let mut changed = Vec::new();
+        let category = match input.category.as_deref().map(str::trim) {
+            None | Some("") => h.category.clone(),
+            Some(c) => {
+                changed.push("category");
+                assistance_category("category", c)?.code.to_owned()
+            }
+        };
+        let (phone_cipher, phone_masked) = match input.phone.as_deref().map(str::trim) {
+            None => (h.phone_cipher.clone(), h.phone_masked.clone()),
+            Some("") => {
+                changed.push("phone");
+                (None, None)
+            }
+            Some(p) => {
+                let p = valid_phone("phone", p)?;
+                changed.push("phone");
+                (Some(vault.encrypt(&p)), Some(mask_phone(&p)))
+            }
+        };
+        let (address_cipher, address_masked) = match input.address.as_deref() {
+            None => (h.address_cipher.clone(), h.address_masked.clone()),
+            Some(a) => {
+                let a = text("address", a, "家庭住址", MAX_TEXT_CHARS)?;
+                changed.push("address");
+                (Some(vault.encrypt(&a)), Some(assistance::mask_address(&a)))
+            }
+        };
+        let income_cipher = match input.per_capita_income_fen {
+            None => h.income_cipher.clone(),
+            Some(fen) if (0..=MAX_INCOME_FEN).contains(&fen) => {
+                changed.push("income");
+                Some(vault.encrypt(&fen.to_string()))
+            }
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "per_capita_income_fen",
+                    "registry.income_invalid",
+                    "家庭人均年收入应为 0 到 1000 万元之间的金额（以分为单位的整数）。",
+                ))
+            }
+        };
+        if changed.is_empty() {
+            return Err(AppError::invalid(
+                "household",
+                "registry.nothing_to_update",
+                "没有要修改的内容：请填写救助类别、电话、住址或人均年收入中的至少一项。",
+            ));
+        }
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        tx.update_household(&cishan_store::HouseholdUpdateRow {
+            id: h.id.clone(),
+            category,
+            phone_cipher,
+            phone_masked,
+            address_cipher,
+            address_masked,
+            income_cipher,
+            updated_at: format_instant(now),
+        })
+        .await?;
+        tx.journal(
+            now,
+            NewEntry {
+                actor: actor.user_id.clone(),
+                kind: "registry.household_updated".into(),
+                subject: h.id.clone(),
+                payload: serde_json::json!({ "fields": changed }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let stored = self
+            .store()
+            .household(&h.id)
+            .await?
+            .ok_or_else(household_not_found)?;
+        self.household_view(&stored).await
     }
 
     /// One household, masked.

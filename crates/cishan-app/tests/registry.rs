@@ -1280,3 +1280,71 @@ async fn the_demo_registry_is_encrypted_and_feeds_the_edge_list_and_jobs() {
     assert!(report.overall.placed > 0);
     assert!(app.store().verify_journal().await.unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn an_updated_income_moves_a_household_onto_the_edge_list() {
+    use cishan_app::registry::HouseholdUpdate;
+    let f = fixture().await;
+    let h = f
+        .app
+        .register_household(&f.wuma, &single(WUMA, OTHER_IDS[0], "medical", 2_000_000))
+        .await
+        .unwrap();
+    let edge = |actor: Actor| {
+        let app = f.app.clone();
+        async move {
+            app.edge_households(&actor, &EdgeQuery::default())
+                .await
+                .unwrap()
+                .under_line_total
+        }
+    };
+    assert_eq!(edge(f.wuma.clone()).await, 0);
+    let update = HouseholdUpdate {
+        per_capita_income_fen: Some(1_700_000),
+        phone: Some(HEAD_PHONE.into()),
+        ..HouseholdUpdate::default()
+    };
+    let e = f
+        .app
+        .update_household(&f.binjiang, &h.id, &update)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    let e = f
+        .app
+        .update_household(
+            &f.wuma,
+            &h.id,
+            &HouseholdUpdate {
+                per_capita_income_fen: Some(-5),
+                ..HouseholdUpdate::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("per_capita_income_fen"));
+    let e = f
+        .app
+        .update_household(&f.wuma, &h.id, &HouseholdUpdate::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    let view = f
+        .app
+        .update_household(&f.wuma, &h.id, &update)
+        .await
+        .unwrap();
+    assert_eq!(view.phone_masked.as_deref(), Some("138****5678"));
+    assert_eq!(view.income_band.as_deref(), Some("below_edge_line"));
+    assert_eq!(edge(f.wuma.clone()).await, 1);
+    let entries = f.app.store().journal_for_subject(&h.id).await.unwrap();
+    let updated = entries
+        .iter()
+        .find(|e| e.kind == "registry.household_updated")
+        .unwrap();
+    assert!(updated.payload.contains("income") && updated.payload.contains("phone"));
+    assert!(!updated.payload.contains("1700000") && !updated.payload.contains(HEAD_PHONE));
+    let households = raw_table_text(&f.url, "households").await;
+    assert!(!households.contains(HEAD_PHONE));
+}

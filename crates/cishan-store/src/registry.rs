@@ -374,6 +374,19 @@ pub struct PlacementListed {
     pub job_title: String,
 }
 
+/// The fields of a household that change after registration (as stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdUpdateRow {
+    pub id: String,
+    pub category: String,
+    pub phone_cipher: Option<String>,
+    pub phone_masked: Option<String>,
+    pub address_cipher: Option<String>,
+    pub address_masked: Option<String>,
+    pub income_cipher: Option<String>,
+    pub updated_at: String,
+}
+
 /// Which households a list takes. Every condition is optional; `street_code` is also how the
 /// app scopes a street's staff.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -791,6 +804,28 @@ impl Store {
 }
 
 impl WriteTx {
+    /// Rewrites a household's category, phone, address and income (ciphertexts and masked
+    /// forms as the caller made them). False when no such household.
+    pub async fn update_household(&mut self, update: &HouseholdUpdateRow) -> Result<bool> {
+        self.flush().await?;
+        let done = sqlx::query(
+            "UPDATE households SET category = $1, phone_cipher = $2, phone_masked = $3, \
+             address_cipher = $4, address_masked = $5, income_cipher = $6, updated_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(&update.category)
+        .bind(&update.phone_cipher)
+        .bind(&update.phone_masked)
+        .bind(&update.address_cipher)
+        .bind(&update.address_masked)
+        .bind(&update.income_cipher)
+        .bind(&update.updated_at)
+        .bind(&update.id)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Sets an account's scope. False when no such account.
     pub async fn set_staff_scope(
         &mut self,

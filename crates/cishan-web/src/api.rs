@@ -825,6 +825,7 @@ impl Modify for SecuritySchemes {
         crate::api_registry::households,
         crate::api_registry::register_household,
         crate::api_registry::household,
+        crate::api_registry::update_household,
         crate::api_registry::unmask,
         crate::api_registry::register_need,
         crate::api_registry::needs,

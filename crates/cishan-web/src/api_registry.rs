@@ -15,8 +15,8 @@ use cishan_app::jobs::{
 };
 use cishan_app::registry::{
     CloseNeedInput, EdgeQuery, EdgeReport, HouseholdFilter, HouseholdInput, HouseholdPage,
-    HouseholdView, NeedFilter, NeedInput, NeedView, StaffAccountView, StaffScopeInput, UnmaskInput,
-    UnmaskedHousehold,
+    HouseholdUpdate, HouseholdView, NeedFilter, NeedInput, NeedView, StaffAccountView,
+    StaffScopeInput, UnmaskInput, UnmaskedHousehold,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -40,6 +40,11 @@ pub(crate) fn routes() -> Vec<crate::Route> {
             routing::post(register_household),
         ),
         (M::GET, "/api/v1/households/{id}", routing::get(household)),
+        (
+            M::PATCH,
+            "/api/v1/households/{id}",
+            routing::patch(update_household),
+        ),
         (
             M::POST,
             "/api/v1/households/{id}/unmask",
@@ -239,6 +244,36 @@ pub(crate) async fn household(
     let id = path(id)?;
     let actor = api_actor(&state, &headers).await?;
     Ok(Json(state.app.household(&actor, &id).await?))
+}
+
+/// Change a household's category, phone, address or income (staff of its street)
+///
+/// Absent fields stay as they are; the journal names the fields changed, not their values.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/households/{id}",
+    tag = "api",
+    request_body = HouseholdUpdate,
+    params(("id" = String, Path, description = "Household id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = HouseholdView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub(crate) async fn update_household(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    input: Result<Json<HouseholdUpdate>, JsonRejection>,
+) -> ApiResult<Json<HouseholdView>> {
+    let id = path(id)?;
+    let actor = api_actor(&state, &headers).await?;
+    let input = body(input)?;
+    Ok(Json(state.app.update_household(&actor, &id, &input).await?))
 }
 
 /// A household's personal data in clear (administrators, or staff allowed to unmask)
