@@ -498,7 +498,7 @@ impl App {
             .map(str::trim)
             .filter(|p| !p.is_empty());
         let hash = request_hash(&(id, input));
-        let scope = format!("order:dispatch:{id}");
+        let scope = format!("order:dispatch:{id}:{}", actor.user_id);
         self.dispatch_inner(
             &actor.user_id,
             key.map(|k| (k, scope.as_str(), hash.as_str())),
@@ -701,17 +701,21 @@ impl App {
         row.accept_deadline = Some(deadline);
         row.dispatched_at = Some(at.clone());
         row.first_dispatched_at = row.first_dispatched_at.or(Some(at));
+        let mut views = self
+            .candidate_views(
+                &loaded.services,
+                &[std::slice::from_ref(&chosen), candidates.as_slice()].concat(),
+            )
+            .await?
+            .into_iter();
+        let chosen_view = views
+            .next()
+            .ok_or_else(|| AppError::internal(std::io::Error::other("no view of the chosen")))?;
         let result = DispatchResult {
             order: self.order_view(&row),
-            chosen: self.candidate_view(&loaded.services, &chosen).await?,
+            chosen: chosen_view,
             chosen_by: chosen_by.to_owned(),
-            candidates: {
-                let mut out = Vec::with_capacity(candidates.len());
-                for c in &candidates {
-                    out.push(self.candidate_view(&loaded.services, c).await?);
-                }
-                out
-            },
+            candidates: views.collect(),
         };
         if let Some((key, scope, hash)) = key {
             save_replay(&mut tx, scope, key, hash, 200, &result, now).await?;
@@ -728,38 +732,51 @@ impl App {
         })
     }
 
-    async fn candidate_view(
+    /// Candidates as shown: a service's name, a volunteer's masked name (one read for all).
+    async fn candidate_views(
         &self,
         services: &HashMap<String, (String, String)>,
-        c: &Candidate,
-    ) -> Result<CandidateView> {
-        let (name, org) = match services.get(&c.provider_id) {
-            Some((name, org)) => (name.clone(), Some(org.clone())),
-            None => (
-                self.store()
-                    .volunteer_identity(&c.provider_id)
-                    .await?
-                    .map_or_else(
-                        || c.provider_id.clone(),
-                        |v| cishan_core::mask_name(&v.display_name),
+        candidates: &[Candidate],
+    ) -> Result<Vec<CandidateView>> {
+        let people: Vec<String> = candidates
+            .iter()
+            .filter(|c| !services.contains_key(&c.provider_id))
+            .map(|c| c.provider_id.clone())
+            .collect();
+        let names: HashMap<String, String> = self
+            .store()
+            .display_names(&people)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(candidates
+            .iter()
+            .map(|c| {
+                let (name, org) = match services.get(&c.provider_id) {
+                    Some((name, org)) => (name.clone(), Some(org.clone())),
+                    None => (
+                        names
+                            .get(&c.provider_id)
+                            .map_or_else(|| c.provider_id.clone(), |n| cishan_core::mask_name(n)),
+                        None,
                     ),
-                None,
-            ),
-        };
-        Ok(CandidateView {
-            provider_id: c.provider_id.clone(),
-            provider_kind: c.kind.as_str().to_owned(),
-            provider_name: name,
-            org_id: org,
-            score: c.score,
-            distance: distance_code(c.distance).to_owned(),
-            components: c
-                .components
-                .iter()
-                .cloned()
-                .map(ScoreComponent::from)
-                .collect(),
-        })
+                };
+                CandidateView {
+                    provider_id: c.provider_id.clone(),
+                    provider_kind: c.kind.as_str().to_owned(),
+                    provider_name: name,
+                    org_id: org,
+                    score: c.score,
+                    distance: distance_code(c.distance).to_owned(),
+                    components: c
+                        .components
+                        .iter()
+                        .cloned()
+                        .map(ScoreComponent::from)
+                        .collect(),
+                }
+            })
+            .collect())
     }
 
     /// The candidates an order would get now, without dispatching (staff of its street).
@@ -789,11 +806,7 @@ impl App {
             week: self.week_of(self.clock().now()),
         };
         let ranked = loaded.index.rank(&q, MAX_CANDIDATES).map_err(rank_error)?;
-        let mut out = Vec::with_capacity(ranked.len());
-        for c in &ranked {
-            out.push(self.candidate_view(&loaded.services, c).await?);
-        }
-        Ok(out)
+        self.candidate_views(&loaded.services, &ranked).await
     }
 
     /// Dispatches many open orders at once, oldest first, each to its best candidate with the

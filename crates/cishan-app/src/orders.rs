@@ -870,7 +870,8 @@ impl App {
     ) -> Result<Outcome<OrderView>> {
         let access = self.order_access(actor).await?;
         let hash = request_hash(input);
-        let scope = "order:create".to_owned();
+        // Keys are per account: another account's key never replays this one's answer.
+        let scope = format!("order:create:{}", actor.user_id);
         if let Some(key) = key {
             let mut tx = self.store().begin().await?;
             if let Some(done) = replay(&mut tx, &scope, key, &hash).await? {
@@ -1395,7 +1396,7 @@ impl App {
             None => None,
         };
         let hash = request_hash(&(id, action.as_str(), extra));
-        let scope = format!("order:{}:{id}", action.as_str());
+        let scope = format!("order:{}:{id}:{}", action.as_str(), actor.user_id);
         let rules = if action == OrderAction::Complete {
             Some(self.volunteer_rules().await?)
         } else {
@@ -1754,3 +1755,136 @@ pub(crate) fn action_name(action: &str) -> String {
 
 /// The default weekly capacity of a volunteer (re-exported for pages and the bench).
 pub const DEFAULT_VOLUNTEER_CAPACITY: u32 = VOLUNTEER_WEEKLY_CAPACITY;
+
+// ---------------------------------------------------------------------------------------------
+// CSV import of orders
+
+/// Rows one order import takes at most.
+pub const MAX_IMPORT_ROWS: usize = 5_000;
+
+/// One row of an order import and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderImportRow {
+    /// The row's line in the file (the header is line 1).
+    pub line: u64,
+    /// `created`, `replayed` (the same row was imported before) or `refused`.
+    pub outcome: String,
+    pub order_id: Option<String>,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Every row of an order import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderImportReport {
+    pub created: i64,
+    pub replayed: i64,
+    pub refused: i64,
+    pub rows: Vec<OrderImportRow>,
+}
+
+impl App {
+    /// Imports orders from CSV (UTF-8, header `household_id,category,description,need_id,
+    /// service_id,wanted_at`; columns other than the first two may be missing or empty). Each
+    /// row goes through [`App::create_order`] like an order from a page or the API, with an
+    /// idempotency key derived from the row, so importing the same file again creates nothing.
+    pub async fn import_orders(&self, actor: &Actor, csv_text: &str) -> Result<OrderImportReport> {
+        actor.require_staff()?;
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes());
+        let headers = reader
+            .headers()
+            .map_err(|_| AppError::invalid("file", "import.header_missing", "CSV 文件第一行应为表头：household_id,category,description,need_id,service_id,wanted_at。"))?
+            .clone();
+        let column = |name: &str| headers.iter().position(|h| h == name);
+        let (household, category) = (column("household_id"), column("category"));
+        if household.is_none() && column("need_id").is_none() {
+            return Err(AppError::invalid(
+                "file",
+                "import.header_missing",
+                "CSV 表头缺少 household_id（或 need_id）列。",
+            ));
+        }
+        let mut report = OrderImportReport {
+            created: 0,
+            replayed: 0,
+            refused: 0,
+            rows: Vec::new(),
+        };
+        for (k, record) in reader.records().enumerate() {
+            let line = u64::try_from(k).unwrap_or(u64::MAX).saturating_add(2);
+            if k >= MAX_IMPORT_ROWS {
+                return Err(AppError::invalid(
+                    "file",
+                    "import.too_many_rows",
+                    format!("一次最多导入 {MAX_IMPORT_ROWS} 行订单，请拆分文件。"),
+                ));
+            }
+            let record = match record {
+                Ok(r) => r,
+                Err(_) => {
+                    report.refused += 1;
+                    report.rows.push(OrderImportRow {
+                        line,
+                        outcome: "refused".into(),
+                        order_id: None,
+                        error_code: Some("import.row_unreadable".into()),
+                        message: Some("这一行无法读取（引号或编码有误）。".into()),
+                    });
+                    continue;
+                }
+            };
+            let get = |i: Option<usize>| {
+                i.and_then(|i| record.get(i))
+                    .map(str::to_owned)
+                    .filter(|v| !v.is_empty())
+            };
+            let input = OrderInput {
+                household_id: get(household),
+                member_id: get(column("member_id")),
+                need_id: get(column("need_id")),
+                service_id: get(column("service_id")),
+                category: get(category),
+                description: get(column("description")),
+                wanted_at: get(column("wanted_at")),
+            };
+            let digest = request_hash(&(line, &input));
+            let key = IdempotencyKey::parse(&format!("orders-import-{}", &digest[..40]))?;
+            match self.create_order(actor, Some(&key), &input).await {
+                Ok(done) => {
+                    if done.replayed {
+                        report.replayed += 1;
+                    } else {
+                        report.created += 1;
+                    }
+                    report.rows.push(OrderImportRow {
+                        line,
+                        outcome: if done.replayed { "replayed" } else { "created" }.into(),
+                        order_id: Some(done.value.id),
+                        error_code: None,
+                        message: None,
+                    });
+                }
+                Err(e) if e.kind != crate::ErrorKind::Internal => {
+                    report.refused += 1;
+                    let field = e
+                        .field
+                        .clone()
+                        .map(|f| format!("（{f}）"))
+                        .unwrap_or_default();
+                    report.rows.push(OrderImportRow {
+                        line,
+                        outcome: "refused".into(),
+                        order_id: None,
+                        error_code: Some(e.code),
+                        message: Some(format!("{}{field}", e.message)),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+}

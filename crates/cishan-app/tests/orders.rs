@@ -1342,3 +1342,49 @@ async fn moves_with_an_idempotency_key_replay_the_first_result() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_csv_import_goes_through_the_same_use_case_once() {
+    let f = fixture().await;
+    let csv = format!(
+        "household_id,category,description\n{H1},daily_care,打扫卫生\n{H1},dancing,跳舞\n{H2},health,陪诊\n"
+    );
+    let report = f.app.import_orders(&f.staff_b, &csv).await.unwrap();
+    // Street-B staff: the street-A household is refused like any other path would refuse it.
+    assert_eq!((report.created, report.refused), (1, 2));
+    let outcomes: Vec<(&str, Option<&str>)> = report
+        .rows
+        .iter()
+        .map(|r| (r.outcome.as_str(), r.error_code.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("refused", Some("auth.forbidden")),
+            ("refused", Some("service.category_unknown")),
+            ("created", None)
+        ]
+    );
+    assert_eq!(report.rows[2].line, 4);
+    // District staff import the same file: their own orders (idempotency keys are per account).
+    let report = f.app.import_orders(&f.staff, &csv).await.unwrap();
+    assert_eq!((report.created, report.refused), (2, 1));
+    let again = f.app.import_orders(&f.staff, &csv).await.unwrap();
+    assert_eq!((again.created, again.replayed), (0, 2));
+    assert_eq!(
+        f.app
+            .orders(&f.staff, &OrderListQuery::default(), 0, 50)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        f.app
+            .import_orders(&member(SERVED), &csv)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::Forbidden
+    );
+}

@@ -787,6 +787,24 @@ impl Store {
         row.map(|r| Ok(r.try_get("name")?)).transpose()
     }
 
+    /// The display names of participants (for masking by the caller), by id.
+    pub async fn display_names(&self, ids: &[String]) -> Result<Vec<(String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from("SELECT id, display_name FROM participants WHERE 1 = 1");
+        let mut binds = Vec::new();
+        push_in(&mut sql, &mut binds, "id", ids);
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("display_name")?)))
+            .collect()
+    }
+
     /// A participant's home division.
     pub async fn participant_division(&self, id: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT division_code FROM participants WHERE id = $1")

@@ -847,6 +847,7 @@ impl Modify for SecuritySchemes {
         crate::api_orders::set_categories,
         crate::api_orders::org_rating,
         crate::api_orders::create_order,
+        crate::api_orders::import_orders,
         crate::api_orders::orders,
         crate::api_orders::order,
         crate::api_orders::candidates,

@@ -16,8 +16,8 @@ use cishan_app::dispatch::{
 };
 use cishan_app::donations::IdempotencyKey;
 use cishan_app::orders::{
-    OrderDetail, OrderInput, OrderListQuery, OrderView, OrgRatingView, ReasonInput, ReviewInput,
-    ServiceInput, ServiceView, VolunteerCategoriesInput,
+    OrderDetail, OrderImportReport, OrderInput, OrderListQuery, OrderView, OrgRatingView,
+    ReasonInput, ReviewInput, ServiceInput, ServiceView, VolunteerCategoriesInput,
 };
 use cishan_app::AppError;
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,11 @@ pub(crate) fn routes() -> Vec<crate::Route> {
             routing::get(org_rating),
         ),
         (M::POST, "/api/v1/orders", routing::post(create_order)),
+        (
+            M::POST,
+            "/api/v1/orders/import",
+            routing::post(import_orders),
+        ),
         (M::GET, "/api/v1/orders", routing::get(orders)),
         (M::GET, "/api/v1/orders/{id}", routing::get(order)),
         (
@@ -550,4 +555,29 @@ pub(crate) async fn set_limits(
     let actor = api_actor(&state, &headers).await?;
     let input = body(input)?;
     Ok(Json(state.app.set_order_limits(&actor, &input).await?))
+}
+
+/// Import orders from CSV (staff)
+///
+/// UTF-8 CSV with the header `household_id,category,description,need_id,service_id,wanted_at`.
+/// Every row goes through the same use case as `POST /api/v1/orders`; the answer accounts for
+/// every row. Importing the same file again creates nothing (rows are replayed).
+#[utoipa::path(post, path = "/api/v1/orders/import", tag = "api",
+    request_body(content = String, content_type = "text/csv"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = OrderImportReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn import_orders(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Json<OrderImportReport>> {
+    let actor = api_actor(&state, &headers).await?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        AppError::invalid(
+            "file",
+            "import.encoding",
+            "CSV 文件应为 UTF-8 编码；请在 Excel 中另存为“CSV UTF-8”。",
+        )
+    })?;
+    Ok(Json(state.app.import_orders(&actor, text).await?))
 }
