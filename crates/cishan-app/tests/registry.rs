@@ -245,7 +245,7 @@ async fn personal_fields_are_ciphertext_at_rest_and_masked_by_default() {
     assert_eq!(view.head_name_masked, "王*测");
     assert_eq!(view.head_id_masked, "330302********0019");
     assert_eq!(view.phone_masked.as_deref(), Some("138****5678"));
-    assert_eq!(view.address_masked, "鹿城区五马街****");
+    assert_eq!(view.address_masked, "鹿城区五马街道****");
     assert_eq!(view.income_band.as_deref(), Some("below_edge_line"));
     assert_eq!(view.consent_by.as_deref(), Some(f.wuma.user_id.as_str()));
     assert_eq!(view.members[0].relation, "head");

@@ -102,22 +102,31 @@ pub fn edge_gap(category: &AssistanceCategory, income: Fen, edge_line: Fen) -> O
     Some(Fen::new(edge_line.get() - income.get()))
 }
 
-/// Characters of an address that stay visible: enough for the district and street
-/// (`温州市鹿城区五马街道`), never the building or door.
+/// Characters of an address that stay visible when no street or town is named in it.
 const ADDRESS_SHOWN_CHARS: usize = 6;
+/// How far into an address the street or town (街道, 镇, 乡) is looked for.
+const ADDRESS_STREET_WITHIN: usize = 14;
 
-/// Masks an address as `鹿城区五马街道****`: the first six characters stay (the district and
-/// usually the street), the rest becomes four `*` whatever its length, so the length of the
-/// hidden part is not shown either. An address of six characters or fewer is masked entirely.
+/// Masks an address down to its district and street: `鹿城区五马街道解放街12号301室` →
+/// `鹿城区五马街道****`. What stays is everything up to the first 街道, 镇 or 乡 within the first
+/// 14 characters, or else the first six characters; the rest becomes four `*` whatever its
+/// length, so the length of the hidden part is not shown either. An address no longer than what
+/// would stay is masked entirely.
 pub fn mask_address(address: &str) -> String {
     let chars: Vec<char> = address.trim().chars().collect();
     if chars.is_empty() {
         return String::new();
     }
-    if chars.len() <= ADDRESS_SHOWN_CHARS {
+    let head: String = chars.iter().take(ADDRESS_STREET_WITHIN).collect();
+    let shown = ["街道", "镇", "乡"]
+        .iter()
+        .filter_map(|m| head.find(m).map(|at| head[..at + m.len()].chars().count()))
+        .min()
+        .unwrap_or(ADDRESS_SHOWN_CHARS);
+    if chars.len() <= shown {
         return "****".to_owned();
     }
-    let mut out: String = chars[..ADDRESS_SHOWN_CHARS].iter().collect();
+    let mut out: String = chars[..shown].iter().collect();
     out.push_str("****");
     out
 }
@@ -192,8 +201,13 @@ mod tests {
     fn addresses_keep_only_the_street() {
         assert_eq!(
             mask_address("鹿城区五马街道解放街12号301室"),
-            "鹿城区五马街****"
+            "鹿城区五马街道****"
         );
+        assert_eq!(
+            mask_address("鹿城区藤桥镇西腾村3幢101室"),
+            "鹿城区藤桥镇****"
+        );
+        assert_eq!(mask_address("解放街12号301室"), "解放街12号****");
         assert_eq!(mask_address("五马街道"), "****");
         assert_eq!(mask_address("  "), "");
     }
