@@ -1063,8 +1063,11 @@ impl App {
         let category = match input.category.as_deref().map(str::trim) {
             None | Some("") => h.category.clone(),
             Some(c) => {
-                changed.push("category");
-                assistance_category("category", c)?.code.to_owned()
+                let code = assistance_category("category", c)?.code.to_owned();
+                if code != h.category {
+                    changed.push("category");
+                }
+                code
             }
         };
         let (phone_cipher, phone_masked) = match input.phone.as_deref().map(str::trim) {

@@ -17,8 +17,9 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::CookieJar;
 use cishan_app::jobs::{EmploymentReport, EndPlacementInput, JobInput, PlacementInput};
 use cishan_app::registry::{
-    CloseNeedInput, EdgeQuery, HouseholdFilter, HouseholdInput, HouseholdView, MemberInput,
-    NeedFilter, NeedInput, NeedView, StaffScopeInput, UnmaskInput, UnmaskedHousehold, RELATIONS,
+    CloseNeedInput, EdgeQuery, HouseholdFilter, HouseholdInput, HouseholdUpdate, HouseholdView,
+    MemberInput, NeedFilter, NeedInput, NeedView, StaffScopeInput, UnmaskInput, UnmaskedHousehold,
+    RELATIONS,
 };
 use cishan_app::{AppError, ErrorKind};
 use cishan_core::assistance::CATEGORIES;
@@ -48,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/admin/registry/{id}", get(household_page))
         .route("/admin/registry/{id}/unmask", post(unmask))
+        .route("/admin/registry/{id}/update", post(update_household))
         .route("/admin/registry/{id}/needs", post(add_need))
         .route("/admin/needs", get(needs_page))
         .route("/admin/needs/{id}/close", post(close_need))
@@ -552,6 +554,7 @@ struct HouseholdTemplate {
     needs: Vec<NeedRowView>,
     placements: Vec<PlacementRowView>,
     services: Vec<Choice>,
+    categories: Vec<Choice>,
     clear: Option<UnmaskedHousehold>,
     clear_income: String,
     message: Option<String>,
@@ -626,6 +629,7 @@ async fn render_household(
             needs,
             placements,
             services: service_choices(state),
+            categories: category_choices(),
             clear_income: clear
                 .as_ref()
                 .and_then(|c| c.per_capita_income_fen)
@@ -689,6 +693,58 @@ pub(crate) async fn unmask(
             render_household(&state, &session, &id, None, Some(Err(r))).await
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct UpdateForm {
+    csrf: String,
+    category: String,
+    /// Yuan per person per year; empty: unchanged.
+    income_yuan: String,
+    /// Empty: unchanged.
+    phone: String,
+    /// Empty: unchanged.
+    address: String,
+}
+
+/// Change the household's category, income, phone or address (a review)
+pub(crate) async fn update_household(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    form: Result<Form<UpdateForm>, FormRejection>,
+) -> PageResult {
+    let back = format!("/admin/registry/{}", encode_component(&id));
+    let session = staff(&state, &jar, &back).await?;
+    let Form(form) = form.map_err(|_| form_unreadable())?;
+    check_csrf(&session, &form.csrf)?;
+    let nonempty = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let income = match nonempty(&form.income_yuan) {
+        None => None,
+        Some(text) => match yuan_input("per_capita_income_fen", &text, "家庭人均年收入") {
+            Ok(fen) => Some(fen),
+            Err(e) => {
+                let r = refusal(e)?;
+                return render_household(&state, &session, &id, None, Some(Err(r))).await;
+            }
+        },
+    };
+    let input = HouseholdUpdate {
+        category: nonempty(&form.category),
+        phone: nonempty(&form.phone),
+        address: nonempty(&form.address),
+        per_capita_income_fen: income,
+    };
+    let outcome = match state
+        .app
+        .update_household(&session.info.actor, &id, &input)
+        .await
+    {
+        Ok(_) => Ok("已保存修改。".to_owned()),
+        Err(e) => Err(refusal(e)?),
+    };
+    render_household(&state, &session, &id, None, Some(outcome)).await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -389,3 +389,54 @@ async fn the_pages_mask_refuse_and_unmask_with_a_reason() {
     assert_eq!(status, 200);
     assert!(html.contains("wuma"));
 }
+
+#[tokio::test]
+async fn the_household_page_saves_a_review() {
+    let t = TestApp::start().await;
+    let wuma = staff(&t, "wuma", Some("330302006"), true).await;
+    let (_, created, _) = call(
+        &t,
+        reqwest::Method::POST,
+        "/api/v1/households",
+        &wuma,
+        Some(household()),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, html) = page(&t, &wuma, &format!("/admin/registry/{id}")).await;
+    assert!(html.contains("id=\"update-form\""));
+    let csrf = input_value(&html, "csrf");
+    let update = format!("/admin/registry/{id}/update");
+    let (status, html) = post_form(
+        &t,
+        &wuma,
+        &update,
+        &[
+            ("csrf", &csrf),
+            ("category", "near_subsistence"),
+            ("income_yuan", "一万"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("per_capita_income_fen"), "the field is named");
+    let (status, html) = post_form(
+        &t,
+        &wuma,
+        &update,
+        &[
+            ("csrf", &csrf),
+            ("category", "subsistence"),
+            ("income_yuan", "9000"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("已保存修改") && html.contains("低于低保标准"));
+    let entries = t.app.store().journal_for_subject(&id).await.unwrap();
+    let e = entries
+        .iter()
+        .find(|e| e.kind == "registry.household_updated")
+        .unwrap();
+    assert!(e.payload.contains("category") && !e.payload.contains("900000"));
+}
