@@ -2187,6 +2187,8 @@ impl<'a> Generator<'a> {
             ))));
         }
         let roster_ids: Vec<String> = roster_indexes.iter().map(|i| person_id(*i)).collect();
+        // The roster's skills (技能) become the new volunteers' service categories.
+        app.categories_from_skills(admin).await?;
         self.report(Stage::Participation, u64_of(roster_ids.len()), total);
 
         // Two residents claim their records with a phone and a password (as anyone can at

@@ -857,6 +857,48 @@ impl App {
         Ok(categories)
     }
 
+    /// Gives every volunteer whose roster listed skills but who has no service categories the
+    /// categories those skills suggest (`cishan_core::dispatch::categories_from_skills`), so
+    /// imported volunteers can be dispatched to (staff). Returns how many got categories.
+    pub async fn categories_from_skills(&self, actor: &Actor) -> Result<u64> {
+        actor.require_staff()?;
+        let known: Vec<&str> = self
+            .pack()
+            .service_categories
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect();
+        let mut given = 0_u64;
+        let mut after = String::new();
+        loop {
+            let batch = self
+                .store()
+                .volunteers_with_skills_only(&after, 500)
+                .await?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(given);
+            };
+            after = last.clone();
+            for (pid, skills) in batch {
+                let categories = cishan_core::dispatch::categories_from_skills(
+                    &skills,
+                    &known,
+                    MAX_VOLUNTEER_CATEGORIES,
+                );
+                if categories.is_empty() {
+                    continue;
+                }
+                self.set_volunteer_categories(
+                    actor,
+                    &pid,
+                    &VolunteerCategoriesInput { categories },
+                )
+                .await?;
+                given += 1;
+            }
+        }
+    }
+
     // -----------------------------------------------------------------------------------------
     // Orders
 

@@ -1388,3 +1388,35 @@ async fn a_csv_import_goes_through_the_same_use_case_once() {
         ErrorKind::Forbidden
     );
 }
+
+#[tokio::test]
+async fn roster_skills_become_service_categories() {
+    let f = fixture().await;
+    exec(&f.url, &format!("INSERT INTO participants (id, kind, display_name, division_code, created_at, synthetic) VALUES ('ptc_v5', 'person', '周五', '{C1}', '2023-01-01T00:00:00.000000Z', 0)")).await;
+    exec(&f.url, "INSERT INTO volunteers (participant_id, volunteer_number, registered_at, skills) VALUES ('ptc_v5', 'ZJ330302000005', '2023-01-01T00:00:00.000000Z', '心理疏导、助老陪护')").await;
+    assert_eq!(f.app.categories_from_skills(&f.staff).await.unwrap(), 1);
+    assert_eq!(
+        f.app.store().volunteer_categories("ptc_v5").await.unwrap(),
+        ["emotional_support", "daily_care"]
+    );
+    // Nothing left to do the second time; members may not run it.
+    assert_eq!(f.app.categories_from_skills(&f.staff).await.unwrap(), 0);
+    assert_eq!(
+        f.app
+            .categories_from_skills(&member(V1))
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::Forbidden
+    );
+    // The new volunteer is a candidate at once, as a secondary daily-care fit in C1: 40 + 20 + 6 + 15 + 10.
+    let c = f
+        .app
+        .order_candidates(&f.staff, &new_order(&f, H1).await)
+        .await
+        .unwrap();
+    assert!(
+        c.iter().any(|x| x.provider_id == "ptc_v5" && x.score == 91),
+        "{c:?}"
+    );
+}

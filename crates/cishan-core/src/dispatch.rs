@@ -275,6 +275,61 @@ pub fn explain(f: &Facts) -> Vec<Component> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Skills
+
+/// Words in a roster's skills column (技能特长) and the service category each suggests.
+pub const SKILL_WORDS: [(&str, &str); 30] = [
+    ("助老", "daily_care"),
+    ("陪护", "daily_care"),
+    ("助餐", "daily_care"),
+    ("保洁", "daily_care"),
+    ("家政", "daily_care"),
+    ("理发", "daily_care"),
+    ("急救", "health"),
+    ("医", "health"),
+    ("护理", "health"),
+    ("康复", "health"),
+    ("健康", "health"),
+    ("辅导", "schooling"),
+    ("课业", "schooling"),
+    ("教", "schooling"),
+    ("支教", "schooling"),
+    ("就业", "employment"),
+    ("招聘", "employment"),
+    ("职业", "employment"),
+    ("创业", "employment"),
+    ("心理", "emotional_support"),
+    ("疏导", "emotional_support"),
+    ("陪伴", "emotional_support"),
+    ("聊天", "emotional_support"),
+    ("摄影", "skills"),
+    ("电脑", "skills"),
+    ("手机", "skills"),
+    ("驾驶", "skills"),
+    ("培训", "skills"),
+    ("法律", "skills"),
+    ("手工", "skills"),
+];
+
+/// The service categories a volunteer's skills text suggests, in the order the skills are
+/// written (the first is the main one), only among `known` category codes, at most `max`.
+pub fn categories_from_skills(skills: &str, known: &[&str], max: usize) -> Vec<String> {
+    let mut found: Vec<(usize, &str)> = SKILL_WORDS
+        .iter()
+        .filter(|(_, c)| known.contains(c))
+        .filter_map(|(w, c)| skills.find(w).map(|at| (at, *c)))
+        .collect();
+    found.sort();
+    let mut out: Vec<String> = Vec::new();
+    for (_, c) in found {
+        if !out.iter().any(|x| x == c) && out.len() < max {
+            out.push(c.to_owned());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
 // Time windows
 
 /// One weekly window: days (bit 0 = Monday … bit 6 = Sunday) and minutes of the day `[from, to)`.
@@ -534,6 +589,9 @@ pub struct DispatchIndex {
     by_community: HashMap<(u16, u32), Vec<u32>>,
     by_street: HashMap<(u16, u32), Vec<u32>>,
     by_district: HashMap<u16, Vec<u32>>,
+    /// Whether every list is in [`DispatchIndex::ceiling`] order, best first (see
+    /// [`DispatchIndex::sort_lists`]); ranking may then stop a list early.
+    sorted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -650,15 +708,71 @@ impl DispatchIndex {
         let cats: Vec<u16> = e.cats.iter().map(|(c, _)| *c).collect();
         for c in cats {
             if let Some(community) = community {
-                self.by_community.entry((c, community)).or_default().push(i);
+                let list = self.by_community.entry((c, community)).or_default();
+                Self::place(&self.providers, self.sorted, list, c, i);
             }
             if let (Some(street), true) = (street, scope != Scope::Community) {
-                self.by_street.entry((c, street)).or_default().push(i);
+                let list = self.by_street.entry((c, street)).or_default();
+                Self::place(&self.providers, self.sorted, list, c, i);
             }
             if scope == Scope::District {
-                self.by_district.entry(c).or_default().push(i);
+                let list = self.by_district.entry(c).or_default();
+                Self::place(&self.providers, self.sorted, list, c, i);
             }
         }
+    }
+
+    /// Adds provider `i` to a list of category `cat`: at its place when the lists are sorted.
+    fn place(providers: &[IndexedProvider], sorted: bool, list: &mut Vec<u32>, cat: u16, i: u32) {
+        if sorted {
+            let key = Self::order_key(&providers[i as usize], cat);
+            let at = list.partition_point(|&x| Self::order_key(&providers[x as usize], cat) < key);
+            list.insert(at, i);
+        } else {
+            list.push(i);
+        }
+    }
+
+    /// The most points (besides distance) provider `e` could score for an order of `cat`:
+    /// its fit, its whole weekly capacity left, its rating now and no orders in hand. Assigning
+    /// orders only lowers a score below this; a review changes it (the provider is re-placed).
+    fn ceiling(e: &IndexedProvider, cat: u16) -> i64 {
+        let fit = e
+            .cats
+            .iter()
+            .find(|(c, _)| *c == cat)
+            .map_or(0, |(_, f)| f.points());
+        fit + capacity_points(i64::from(e.p.capacity_per_week))
+            + rating_points(bayesian_rating_milli(e.p.rating_sum, e.p.rating_count))
+            + LOAD_MAX_POINTS
+    }
+
+    /// List order: highest ceiling first, then the id (any fixed order would do).
+    fn order_key(e: &IndexedProvider, cat: u16) -> (i64, &str) {
+        (-Self::ceiling(e, cat), e.p.id.as_str())
+    }
+
+    /// Sorts every list by ceiling, best first, so that ranking stops reading a list at the
+    /// first provider whose ceiling cannot reach the candidates already found. Call once after
+    /// loading; later changes keep the order.
+    pub fn sort_lists(&mut self) {
+        let providers = &self.providers;
+        let sort = |cat: u16, list: &mut Vec<u32>| {
+            list.sort_by(|&a, &b| {
+                Self::order_key(&providers[a as usize], cat)
+                    .cmp(&Self::order_key(&providers[b as usize], cat))
+            });
+        };
+        for (&(cat, _), list) in &mut self.by_community {
+            sort(cat, list);
+        }
+        for (&(cat, _), list) in &mut self.by_street {
+            sort(cat, list);
+        }
+        for (&cat, list) in &mut self.by_district {
+            sort(cat, list);
+        }
+        self.sorted = true;
     }
 
     fn unlink(&mut self, i: u32) {
@@ -735,6 +849,13 @@ impl DispatchIndex {
             let Some(list) = list else { continue };
             for &i in list {
                 let e = &self.providers[i as usize];
+                // Sorted lists: nobody further down can reach the candidates already kept.
+                if self.sorted
+                    && top.len() >= max
+                    && distance.points() + Self::ceiling(e, cat) < top[max - 1].0.score
+                {
+                    break;
+                }
                 let skip = match distance {
                     Distance::SameCommunity => false,
                     Distance::SameStreet => e.community == Some(community),
@@ -859,9 +980,12 @@ impl DispatchIndex {
     /// A review of the provider.
     pub fn add_rating(&mut self, provider_id: &str, rating: i64) {
         if let Some(&i) = self.by_id.get(provider_id) {
+            // The rating moves the provider's ceiling, and so its place in sorted lists.
+            self.unlink(i);
             let p = &mut self.providers[i as usize].p;
             p.rating_sum += rating;
             p.rating_count += 1;
+            self.link(i);
         }
     }
 }
@@ -1071,6 +1195,33 @@ mod tests {
     }
 
     #[test]
+    fn skills_suggest_categories_in_the_order_written() {
+        let known = [
+            "daily_care",
+            "health",
+            "schooling",
+            "emotional_support",
+            "skills",
+        ];
+        assert_eq!(
+            categories_from_skills("急救、助老陪护", &known, 3),
+            ["health", "daily_care"]
+        );
+        assert_eq!(
+            categories_from_skills("心理疏导", &known, 3),
+            ["emotional_support"]
+        );
+        assert_eq!(
+            categories_from_skills("就业指导", &known, 3),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            categories_from_skills("摄影 驾驶 课业辅导 医疗", &known, 2),
+            ["skills", "schooling"]
+        );
+    }
+
+    #[test]
     fn windows_parse_display_and_cover() {
         let w = TimeWindows::parse("weekdays 09:00-17:00; sat 09:00-12:00").unwrap();
         assert_eq!(w.to_string(), "工作日 09:00-17:00；周六 09:00-12:00");
@@ -1116,17 +1267,23 @@ mod tests {
         fn tiers_equal_brute_force_and_batches_respect_capacity(
             specs in proptest::collection::vec((0_u8..3, 0_u8..2, 0_u8..2, 1_u32..4, 0_i64..20, 0_u32..4, proptest::bool::ANY), 1..40),
             orders in proptest::collection::vec((0_u8..3, 0_u8..2), 1..80),
+            sort_after in 0_usize..45,
+            reviews in proptest::collection::vec(1_i64..6, 0..80),
         ) {
             let mut ix = index();
             let communities = ["c1", "c2", "c3"];
             let streets = ["s1", "s1", "s2"];
             for (n, (home, cat, kind, cap, ratings, live, wide)) in specs.iter().enumerate() {
+                // Lists sorted part-way: later providers go in by sorted insertion.
+                if n == sort_after {
+                    ix.sort_lists();
+                }
                 let kind = if *kind == 0 { ProviderKind::Service } else { ProviderKind::Volunteer };
                 let cats: &[&str] = if *cat == 0 { &["daily_care", "health"] } else { &["health", "daily_care"] };
                 let h = usize::from(*home);
                 let mut p = provider(&format!("p{n:03}"), kind, cats, communities[h], streets[h]);
                 p.capacity_per_week = *cap;
-                p.rating_sum = *ratings * 4;
+                p.rating_sum = *ratings * i64::try_from(1 + n % 5).unwrap();
                 p.rating_count = *ratings;
                 p.live = *live;
                 if kind == ProviderKind::Service {
@@ -1134,12 +1291,19 @@ mod tests {
                 }
                 ix.upsert(p, false);
             }
-            for (home, _) in &orders {
+            if sort_after == specs.len() {
+                ix.sort_lists();
+            }
+            for (k, (home, _)) in orders.iter().enumerate() {
                 let q = query(communities[usize::from(*home)], &[]);
                 let ranked: Vec<String> = ix.rank(&q, 3).unwrap().into_iter().map(|c| c.provider_id).collect();
                 prop_assert_eq!(&ranked, &brute_force(&ix, &q, 3));
                 if let Some(best) = ranked.first() {
                     prop_assert!(ix.assign(best, 0));
+                    // A review moves the provider's ceiling (and its place in sorted lists).
+                    if let Some(stars) = reviews.get(k) {
+                        ix.add_rating(best, *stars);
+                    }
                 }
             }
             for e in &ix.providers {

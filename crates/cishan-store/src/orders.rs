@@ -787,6 +787,26 @@ impl Store {
         row.map(|r| Ok(r.try_get("name")?)).transpose()
     }
 
+    /// Volunteers after `after` (in id order) with skills written but no service categories.
+    pub async fn volunteers_with_skills_only(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT v.participant_id, v.skills FROM volunteers v WHERE v.skills <> '' AND v.participant_id > $2 \
+             AND NOT EXISTS (SELECT 1 FROM volunteer_categories c WHERE c.participant_id = v.participant_id) \
+             ORDER BY v.participant_id LIMIT $1",
+        )
+        .bind(limit)
+        .bind(after)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("participant_id")?, r.try_get("skills")?)))
+            .collect()
+    }
+
     /// The display names of participants (for masking by the caller), by id.
     pub async fn display_names(&self, ids: &[String]) -> Result<Vec<(String, String)>> {
         if ids.is_empty() {
@@ -908,6 +928,89 @@ impl Stamp {
 }
 
 impl WriteTx {
+    /// A batch dispatch's order moves in a few statements instead of one per order: each of
+    /// `moves` is (order id, provider kind, provider id, provider's organization), moved only
+    /// while the order is still `created`. Returns the ids that moved.
+    pub async fn orders_dispatch_many(
+        &mut self,
+        moves: &[(String, String, String, Option<String>)],
+        week: i64,
+        deadline: &str,
+        at: &str,
+    ) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut moved = Vec::with_capacity(moves.len());
+        for chunk in moves.chunks(crate::staging::rows_per_statement(conn, 7)) {
+            // VALUES columns are named column1… on both SQLite and PostgreSQL.
+            let sql = format!(
+                "UPDATE orders SET state = 'dispatched', provider_kind = v.column2, \
+                 provider_id = v.column3, provider_org_id = v.column4, dispatch_week = v.column5, \
+                 accept_deadline = v.column6, dispatched_at = v.column7, \
+                 first_dispatched_at = COALESCE(first_dispatched_at, v.column7) \
+                 FROM (VALUES {}) AS v WHERE orders.id = v.column1 AND orders.state = 'created' \
+                 RETURNING id",
+                crate::bulk_values(conn, chunk.len(), 7)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, kind, provider, org) in chunk {
+                q = q
+                    .bind(id)
+                    .bind(kind)
+                    .bind(provider)
+                    .bind(org.as_deref())
+                    .bind(week)
+                    .bind(deadline)
+                    .bind(at);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                moved.push(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(moved)
+    }
+
+    /// [`WriteTx::ensure_provider_stats`] and [`WriteTx::take_provider_capacity`] for many
+    /// providers, each (provider id, kind, weekly capacity, orders taken), in a few statements.
+    /// False when any provider lacks the capacity; the caller must then roll back.
+    pub async fn take_capacity_many(
+        &mut self,
+        takes: &[(String, String, i64, i64)],
+        week: i64,
+    ) -> Result<bool> {
+        let conn = self.conn();
+        for chunk in takes.chunks(crate::staging::rows_per_statement(conn, 2)) {
+            let sql = format!(
+                "INSERT INTO provider_stats (provider_id, provider_kind) VALUES {} \
+                 ON CONFLICT (provider_id) DO NOTHING",
+                crate::bulk_values(conn, chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, kind, _, _) in chunk {
+                q = q.bind(id).bind(kind);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        let mut taken = 0;
+        for chunk in takes.chunks(crate::staging::rows_per_statement(conn, 4)) {
+            let sql = format!(
+                "UPDATE provider_stats SET \
+                 week_used = CASE WHEN week = v.column2 THEN week_used + v.column4 ELSE v.column4 END, \
+                 week = v.column2, live_orders = live_orders + v.column4 \
+                 FROM (VALUES {}) AS v WHERE provider_id = v.column1 \
+                 AND ((week = v.column2 AND week_used + v.column4 <= v.column3) \
+                 OR (week <> v.column2 AND v.column4 <= v.column3)) \
+                 RETURNING provider_id",
+                crate::bulk_values(conn, chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, _, capacity, n) in chunk {
+                q = q.bind(id).bind(week).bind(*capacity).bind(*n);
+            }
+            taken += q.fetch_all(&mut *conn).await?.len();
+        }
+        Ok(taken == takes.len())
+    }
+
     /// The order, read inside the transaction.
     pub async fn order(&mut self, id: &str) -> Result<Option<OrderRow>> {
         let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
