@@ -679,7 +679,7 @@ async fn the_daily_maximum_caps_a_local_day() {
         .await
         .unwrap_err();
     let admin = Actor {
-        role: cishan_app::Role::Admin,
+        role: Role::Admin,
         ..f.staff.clone()
     };
     f.app
@@ -861,7 +861,7 @@ async fn unverified_hours_do_not_count_and_a_withdrawn_verification_stops_counti
 async fn stars_follow_the_configured_thresholds_of_verified_hours() {
     let f = fixture().await;
     let admin = Actor {
-        role: cishan_app::Role::Admin,
+        role: Role::Admin,
         ..f.staff.clone()
     };
     let hours = f.app.volunteer_hours(&member(WANG), WANG).await.unwrap();
