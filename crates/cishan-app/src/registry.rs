@@ -13,7 +13,9 @@
 
 use std::collections::HashSet;
 
-use cishan_core::assistance::{self, category_of, edge_gap, IncomeBand, CATEGORIES};
+use cishan_core::assistance::{
+    self, category_of, edge_gap, edge_gap_band, edge_gap_band_name, IncomeBand, CATEGORIES,
+};
 use cishan_core::{mask_name, mask_phone, DivisionLevel, Fen, IdNumber};
 use cishan_store::{
     format_instant, parse_instant, HouseholdQuery, HouseholdRecord, MemberRow, NeedListed, NeedRow,
@@ -371,8 +373,12 @@ pub struct EdgeIncomeItem {
     pub community_name: String,
     pub head_name_masked: String,
     pub member_count: i64,
-    /// How far the per-capita income is under the line, fen per person per year.
-    pub gap_fen: i64,
+    /// How far the per-capita income is under the line, coarsely: band `k` (1 to 10) means
+    /// more than `(k - 1) × 10%` and at most `k × 10%` of the line. The exact gap is not
+    /// given, since the line minus the gap would be the income.
+    pub gap_band: i64,
+    /// The band as staff read it, e.g. `低于边缘线 30%–40%`.
+    pub gap_band_name: String,
 }
 
 /// A need nothing has reached for a while.
@@ -406,7 +412,7 @@ pub struct EdgeReport {
     /// The near-subsistence line, fen per person per year.
     pub edge_line_fen: Option<i64>,
     pub under_line_total: i64,
-    /// Largest gap first, at most 500.
+    /// Furthest under the line (closest to subsistence) first, at most 500.
     pub under_line: Vec<EdgeIncomeItem>,
     pub unreached_days: i64,
     pub unreached_total: i64,
@@ -1486,7 +1492,9 @@ impl App {
     /// The edge list (边缘救助) for the caller's street (or the district): households not in a
     /// subsistence-level category whose per-capita income is strictly under the near-subsistence
     /// line of the year, and needs that nothing has reached in `unreached_days` days. Incomes are
-    /// decrypted here, in memory, and never returned: only the gap to the line is.
+    /// decrypted here, in memory, and never returned, nor is the exact gap to the line (the line
+    /// minus the gap would be the income): only a band of tenths of the line. The list is sorted
+    /// here by the exact gap, largest first.
     pub async fn edge_households(&self, actor: &Actor, query: &EdgeQuery) -> Result<EdgeReport> {
         let scope = self.staff_scope(actor).await?;
         let days = query.unreached_days.unwrap_or(DEFAULT_UNREACHED_DAYS);
@@ -1539,6 +1547,7 @@ impl App {
                 .take(MAX_EDGE_ROWS)
                 .map(|(gap, h)| {
                     let s = self.summary(h);
+                    let band = edge_gap_band(Fen::new(gap), line).unwrap_or(1);
                     EdgeIncomeItem {
                         household_id: s.id,
                         category: s.category,
@@ -1547,7 +1556,8 @@ impl App {
                         community_name: s.community_name,
                         head_name_masked: s.head_name_masked,
                         member_count: s.member_count,
-                        gap_fen: gap,
+                        gap_band: band,
+                        gap_band_name: edge_gap_band_name(band),
                     }
                 })
                 .collect();

@@ -690,11 +690,19 @@ async fn the_edge_list_is_strict_at_the_line_and_leaves_out_subsistence() {
         .map(|h| h.household_id.as_str())
         .collect();
     assert_eq!(ids, [far_under.id.as_str(), just_under.id.as_str()]);
-    assert_eq!(report.under_line[0].gap_fen, EDGE_LINE_FEN - 1_000_000);
-    assert_eq!(report.under_line[1].gap_fen, 1);
+    // Only a band of tenths of the line, never the exact gap: ¥10,000 under a ¥17,250 line is
+    // 42% under it (band 5), one fen under is band 1.
+    assert_eq!(report.under_line[0].gap_band, 5);
+    assert_eq!(report.under_line[0].gap_band_name, "低于边缘线 40%–50%");
+    assert_eq!(report.under_line[1].gap_band, 1);
     assert!(!ids.contains(&at_line.id.as_str()));
     let json = serde_json::to_string(&report).unwrap();
     assert!(!json.contains("1724999"), "incomes are not returned");
+    assert!(!json.contains("gap_fen"), "nor exact gaps");
+    assert!(
+        !json.contains(&format!(":{}", EDGE_LINE_FEN - 1_000_000)),
+        "the exact gap is not returned"
+    );
 
     // Street-scoped.
     let wuma = f

@@ -102,6 +102,30 @@ pub fn edge_gap(category: &AssistanceCategory, income: Fen, edge_line: Fen) -> O
     Some(Fen::new(edge_line.get() - income.get()))
 }
 
+/// How many bands the edge list cuts the distance under the line into (tenths of the line).
+pub const EDGE_GAP_BANDS: i64 = 10;
+
+/// The edge list's coarse distance under the line, so that the line and the band never give
+/// the income back: band `k` (1 to 10) means the gap is more than `(k - 1) × 10%` and at most
+/// `k × 10%` of the line. `None` when the gap is not positive or the line is not (no band).
+pub fn edge_gap_band(gap: Fen, edge_line: Fen) -> Option<i64> {
+    let (gap, line) = (i128::from(gap.get()), i128::from(edge_line.get()));
+    if gap <= 0 || line <= 0 {
+        return None;
+    }
+    let bands = i128::from(EDGE_GAP_BANDS);
+    // Rounded up: the smallest k with gap ≤ k/10 of the line.
+    let band = (gap * bands + line - 1) / line;
+    i64::try_from(band.min(bands)).ok()
+}
+
+/// A band of [`edge_gap_band`] as staff read it: `3` → `低于边缘线 20%–30%`.
+pub fn edge_gap_band_name(band: i64) -> String {
+    let step = 100 / EDGE_GAP_BANDS;
+    let band = band.clamp(1, EDGE_GAP_BANDS);
+    format!("低于边缘线 {}%–{}%", (band - 1) * step, band * step)
+}
+
 /// Characters of an address that stay visible when no street or town is named in it.
 const ADDRESS_SHOWN_CHARS: usize = 6;
 /// How far into an address the street or town (街道, 镇, 乡) is looked for.
@@ -172,6 +196,21 @@ mod tests {
         assert_eq!(subsistence, ["最低生活保障", "特困人员供养"]);
         assert_eq!(category_of("near_subsistence").unwrap().name, "低保边缘");
         assert!(category_of("nonsense").is_none());
+    }
+
+    #[test]
+    fn gap_bands_are_tenths_of_the_line_rounded_up() {
+        let line = Fen::new(1_000_000);
+        let band = |gap: i64| edge_gap_band(Fen::new(gap), line);
+        assert_eq!(band(0), None);
+        assert_eq!(band(1), Some(1));
+        assert_eq!(band(100_000), Some(1));
+        assert_eq!(band(100_001), Some(2));
+        assert_eq!(band(999_999), Some(10));
+        assert_eq!(band(1_000_000), Some(10));
+        assert_eq!(edge_gap_band(Fen::new(5), Fen::new(0)), None);
+        assert_eq!(edge_gap_band_name(1), "低于边缘线 0%–10%");
+        assert_eq!(edge_gap_band_name(4), "低于边缘线 30%–40%");
     }
 
     #[test]

@@ -407,7 +407,8 @@ pub(crate) async fn close_need(
 ///
 /// Households not in subsistence or extreme-poverty support whose per-capita income is under
 /// the near-subsistence line of the year (the pack's standard × multiplier; an income exactly on
-/// the line is not under it), with the line and each household's gap; and needs, open or
+/// the line is not under it), with the line and each household's distance under it as a band
+/// of tenths of the line (never the exact gap, which would give the income); and needs, open or
 /// ordered, that no service has reached in more than `unreached_days` days (default 30).
 #[utoipa::path(
     get,

@@ -971,7 +971,7 @@ pub(crate) async fn edge_page(
                     head: h.head_name_masked,
                     category: h.category_name,
                     members: h.member_count,
-                    gap: money(h.gap_fen),
+                    gap: h.gap_band_name,
                 })
                 .collect(),
             days: report.unreached_days,

@@ -192,7 +192,10 @@ async fn the_api_masks_scopes_and_unmasks_only_with_role_and_reason() {
     .await;
     assert_eq!(status, 200, "{edge}");
     assert_eq!(edge["edge_line_fen"], 1_725_000);
-    assert_eq!(edge["under_line"][0]["gap_fen"], 525_000);
+    // ¥5,250 under the line is 30.4% of it: the band, never the exact gap (line − gap = income).
+    assert_eq!(edge["under_line"][0]["gap_band"], 4);
+    assert!(edge["under_line"][0].get("gap_fen").is_none());
+    assert!(!edge.to_string().contains("525000"));
     let (status, body, _) = call(
         &t,
         M::GET,
@@ -382,6 +385,9 @@ async fn the_pages_mask_refuse_and_unmask_with_a_reason() {
     let (status, html) = page(&t, &wuma, "/admin/edge").await;
     assert_eq!(status, 200);
     assert!(html.contains("¥17,250.00"), "the line is shown");
+    // ¥15,000 is ¥2,250 (13%) under the line: the band is shown, never the gap.
+    assert!(html.contains("低于边缘线 10%–20%"), "{html}");
+    assert!(!html.contains("¥2,250.00") && !html.contains("¥5,250.00"));
     let (status, _) = page(&t, &wuma, "/admin/staff").await;
     assert_eq!(status, 403);
     let admin = t.token("admin", ADMIN_PASSWORD).await;
