@@ -41,7 +41,11 @@ pub struct AppError {
 }
 
 impl AppError {
-    fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> AppError {
+    pub(crate) fn new(
+        kind: ErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> AppError {
         AppError {
             kind,
             code: code.into(),

@@ -191,7 +191,7 @@ impl App {
 
     async fn visible_job(&self, scope: &StaffScope, id: &str) -> Result<JobListed> {
         match self.store().job(id.trim()).await? {
-            Some(j) if scope.sees(Some(&j.job.street_code)) => Ok(j),
+            Some(j) if scope.sees_street(Some(&j.job.street_code)) => Ok(j),
             _ => Err(job_not_found()),
         }
     }
@@ -219,7 +219,7 @@ impl App {
             ));
         }
         let street = self.street_of_pack("street_code", &input.street_code)?;
-        if !scope.sees(Some(&street)) {
+        if !scope.sees_street(Some(&street)) {
             return Err(AppError::invalid(
                 "street_code",
                 "job.street_outside_scope",
@@ -330,7 +330,7 @@ impl App {
         actor: &Actor,
         household_id: &str,
     ) -> Result<Vec<PlacementView>> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let h = self.visible_household(&scope, household_id).await?;
         let rows = self
             .store()
@@ -377,7 +377,7 @@ impl App {
         job_id: &str,
         input: &PlacementInput,
     ) -> Result<PlacementView> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let job = self.visible_job(&scope, job_id).await?;
         let member_id = input.member_id.trim();
         let member = match self.store().household_member(member_id).await? {
@@ -485,7 +485,7 @@ impl App {
             .placement(placement_id.trim())
             .await?
             .ok_or_else(not_found)?;
-        if !scope.sees(Some(&placement.street_code)) {
+        if !scope.sees_street(Some(&placement.street_code)) {
             return Err(not_found());
         }
         let reason = text("reason", &input.reason, "结束原因", 200)?;
@@ -569,7 +569,7 @@ impl App {
         let mut total = [0_i64; 4];
         let mut streets = Vec::new();
         for (street, v) in by_street {
-            if !scope.sees(Some(&street)) {
+            if !scope.sees_street(Some(&street)) {
                 continue;
             }
             for (t, x) in total.iter_mut().zip(v) {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::donations::new_id;
 use crate::participants::valid_phone;
-use crate::{Actor, App, AppError, Result, Role};
+use crate::{Actor, App, AppError, ErrorKind, Result, Role};
 
 /// People one registration may list besides the head.
 pub const MAX_MEMBERS: usize = 20;
@@ -92,8 +92,21 @@ pub struct StaffScope {
 }
 
 impl StaffScope {
-    /// Whether a household or job of `street` is visible.
+    /// Whether the account sees the registry at all: administrators and the district's or a
+    /// street's staff do; an organization's staff (`users.org_id`) do not, whatever their street,
+    /// since they act for a provider, not for the office.
+    pub fn sees_registry(&self) -> bool {
+        self.is_admin || self.org_id.is_none()
+    }
+
+    /// Whether a household of `street` is visible: never to an organization's staff.
     pub fn sees(&self, street: Option<&str>) -> bool {
+        self.sees_registry() && self.sees_street(street)
+    }
+
+    /// Whether a job or placement of `street` is visible (an organization's staff see their
+    /// street's jobs, or the district's, like other staff).
+    pub fn sees_street(&self, street: Option<&str>) -> bool {
         match &self.street_code {
             None => true,
             Some(own) => street == Some(own.as_str()),
@@ -527,6 +540,21 @@ impl App {
         })
     }
 
+    /// The scope of an account that may read the registry: as [`App::staff_scope`], and an
+    /// organization's staff are refused like members (403), so no household, need, edge list or
+    /// unmasking reaches them.
+    pub(crate) async fn registry_scope(&self, actor: &Actor) -> Result<StaffScope> {
+        let scope = self.staff_scope(actor).await?;
+        if !scope.sees_registry() {
+            return Err(AppError::new(
+                ErrorKind::Forbidden,
+                "registry.org_staff_forbidden",
+                "机构工作人员不能查看低收入人口库；请由街道或区里的工作人员办理。",
+            ));
+        }
+        Ok(scope)
+    }
+
     /// The name of a division of the pack, or the code when unknown.
     pub(crate) fn area_name(&self, code: Option<&str>) -> String {
         code.and_then(|c| self.pack().division(c))
@@ -788,7 +816,7 @@ impl App {
         actor: &Actor,
         input: &HouseholdInput,
     ) -> Result<HouseholdView> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let category = assistance_category("category", &input.category)?;
         let street = self.street_of_pack("street_code", &input.street_code)?;
         if !scope.sees(Some(&street)) {
@@ -1012,7 +1040,7 @@ impl App {
         offset: i64,
         limit: i64,
     ) -> Result<HouseholdPage> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let empty = HouseholdPage {
             total: 0,
             items: Vec::new(),
@@ -1062,7 +1090,7 @@ impl App {
         id: &str,
         input: &HouseholdUpdate,
     ) -> Result<HouseholdView> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let h = self.visible_household(&scope, id).await?;
         let vault = self.vault();
         let mut changed = Vec::new();
@@ -1151,7 +1179,7 @@ impl App {
 
     /// One household, masked.
     pub async fn household(&self, actor: &Actor, id: &str) -> Result<HouseholdView> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let h = self.visible_household(&scope, id).await?;
         self.household_view(&h).await
     }
@@ -1165,7 +1193,7 @@ impl App {
         id: &str,
         input: &UnmaskInput,
     ) -> Result<UnmaskedHousehold> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let h = self.visible_household(&scope, id).await?;
         if !scope.can_unmask {
             return Err(AppError {
@@ -1330,7 +1358,7 @@ impl App {
         household_id: &str,
         input: &NeedInput,
     ) -> Result<NeedView> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let h = self.visible_household(&scope, household_id).await?;
         let category = input.category.trim();
         if !self
@@ -1407,7 +1435,7 @@ impl App {
 
     /// Needs the caller may see: of one household, or of their street (or the district).
     pub async fn needs(&self, actor: &Actor, filter: &NeedFilter) -> Result<Vec<NeedView>> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let states: &[&str] = match filter.state.as_deref().map(str::trim) {
             None | Some("" | "open") => &["open", "ordered"],
             Some("met") => &["met"],
@@ -1447,7 +1475,7 @@ impl App {
         need_id: &str,
         input: &CloseNeedInput,
     ) -> Result<NeedView> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let need = self
             .store()
             .need(need_id.trim())
@@ -1496,7 +1524,7 @@ impl App {
     /// minus the gap would be the income): only a band of tenths of the line. The list is sorted
     /// here by the exact gap, largest first.
     pub async fn edge_households(&self, actor: &Actor, query: &EdgeQuery) -> Result<EdgeReport> {
-        let scope = self.staff_scope(actor).await?;
+        let scope = self.registry_scope(actor).await?;
         let days = query.unreached_days.unwrap_or(DEFAULT_UNREACHED_DAYS);
         if !(0..=MAX_UNREACHED_DAYS).contains(&days) {
             return Err(AppError::invalid(

@@ -1356,3 +1356,129 @@ async fn an_updated_income_moves_a_household_onto_the_edge_list() {
     let households = raw_table_text(&f.url, "households").await;
     assert!(!households.contains(HEAD_PHONE));
 }
+
+#[tokio::test]
+async fn an_organizations_staff_see_nothing_of_the_registry() {
+    let f = fixture().await;
+    let h = f
+        .app
+        .register_household(&f.wuma, &wuma_household())
+        .await
+        .unwrap();
+    f.app
+        .register_household(
+            &f.wuma,
+            &single(WUMA, OTHER_IDS[0], "medical", EDGE_LINE_FEN - 1),
+        )
+        .await
+        .unwrap();
+    f.app
+        .register_need(
+            &f.wuma,
+            &h.id,
+            &NeedInput {
+                category: "daily_care".into(),
+                description: "助餐".into(),
+                member_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    // One organization account without a street (it used to count as district-wide), one with
+    // the household's street; both may unmask, which must not matter.
+    let mut org_staff = Vec::new();
+    for (name, street) in [("org_any", None), ("org_wuma", Some(WUMA))] {
+        let a = f
+            .app
+            .create_user(
+                Some(&f.admin),
+                name,
+                name,
+                "correct horse battery",
+                Role::Staff,
+            )
+            .await
+            .unwrap();
+        f.app
+            .set_staff_scope(
+                &f.admin,
+                &a.user_id,
+                &StaffScopeInput {
+                    division_code: street.map(str::to_owned),
+                    org_id: Some(ORG.into()),
+                    can_unmask: true,
+                },
+            )
+            .await
+            .unwrap();
+        org_staff.push(a);
+    }
+    for a in &org_staff {
+        let refused = |r: ErrorKind| assert_eq!(r, ErrorKind::Forbidden, "{}", a.user_id);
+        let e = f
+            .app
+            .households(a, &HouseholdFilter::default(), 0, 100)
+            .await
+            .unwrap_err();
+        refused(e.kind);
+        refused(f.app.household(a, &h.id).await.unwrap_err().kind);
+        let unmask = UnmaskInput {
+            reason: "核对".into(),
+            fields: Vec::new(),
+        };
+        refused(
+            f.app
+                .unmask_household(a, &h.id, &unmask)
+                .await
+                .unwrap_err()
+                .kind,
+        );
+        refused(
+            f.app
+                .needs(a, &NeedFilter::default())
+                .await
+                .unwrap_err()
+                .kind,
+        );
+        refused(
+            f.app
+                .edge_households(a, &EdgeQuery::default())
+                .await
+                .unwrap_err()
+                .kind,
+        );
+        refused(
+            f.app
+                .register_household(a, &single(WUMA, OTHER_IDS[1], "medical", 1))
+                .await
+                .unwrap_err()
+                .kind,
+        );
+    }
+    // Nothing was unmasked for them.
+    let entries = f.app.store().journal_for_subject(&h.id).await.unwrap();
+    assert!(!entries.iter().any(|e| e.kind == "registry.unmasked"));
+
+    // District staff (no street, no organization) and a street's staff keep theirs.
+    let all = f
+        .app
+        .households(&f.district, &HouseholdFilter::default(), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.total, 2);
+    assert_eq!(f.app.household(&f.wuma, &h.id).await.unwrap().id, h.id);
+    assert_eq!(
+        f.app
+            .needs(&f.wuma, &NeedFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let edge = f
+        .app
+        .edge_households(&f.district, &EdgeQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(edge.under_line_total, 2);
+}
