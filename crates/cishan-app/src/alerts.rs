@@ -5,11 +5,17 @@
 //! organization). Computed from the orders and needs at the moment of asking, so a warning
 //! disappears as soon as its cause is dealt with (the order is dispatched, accepted, completed;
 //! the need gets an order). A low rating stays for `low_rating_days`.
+//!
+//! The street and organization filters are in the queries, and the counts (per kind and per
+//! street) are `COUNT` queries, so neither a scoped list nor a count stops at the listed cap.
+//! Each order is counted by one check: an order back in `created` after a rejection or an
+//! expiry whose first dispatch is older than `accept_alert_minutes` is `not_accepted` (it
+//! needs re-dispatching), not also `not_dispatched`.
 
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
-use cishan_store::{format_instant, OverdueColumn};
+use cishan_store::{format_instant, AlertScope, OverdueColumn, OverdueQuery};
 
 use crate::{Actor, App, AppError, Result};
 
@@ -46,12 +52,32 @@ pub struct Alert {
     pub detail: String,
 }
 
-/// The warnings and how many of each kind.
+/// The warnings and how many of each kind and street.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertList {
+    /// All warnings in scope (counted, not capped).
     pub total: i64,
     pub counts: Vec<AlertCount>,
+    /// How many warnings each street has (all kinds), streets with none left out.
+    pub by_street: Vec<StreetAlertCount>,
+    /// At most 500 of each kind, oldest first (low ratings newest first).
     pub items: Vec<Alert>,
+}
+
+/// How many warnings there are, without the list (the dashboard's and the board's box).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlertSummary {
+    pub total: i64,
+    pub counts: Vec<AlertCount>,
+    pub by_street: Vec<StreetAlertCount>,
+}
+
+/// A street's warnings, all kinds together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StreetAlertCount {
+    pub street_code: String,
+    pub street_name: String,
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,9 +109,56 @@ fn ago(now: jiff::Timestamp, minutes: i64) -> Result<String> {
     ))
 }
 
+/// The three overdue checks over orders, as (kind, states, column, limit in minutes).
+const CHECKS: [(&str, &[&str], OverdueColumn); 3] = [
+    ("not_dispatched", &["created"], OverdueColumn::CreatedAt),
+    (
+        "not_accepted",
+        &["created", "dispatched"],
+        OverdueColumn::FirstDispatchedAt,
+    ),
+    (
+        "not_completed",
+        &["accepted", "in_service"],
+        OverdueColumn::AcceptedAt,
+    ),
+];
+
+/// What one alert request covers, and the instants its checks compare against.
+struct AlertPlan {
+    scope: AlertScope,
+    /// Needs belong to households, not organizations: an organization's staff see none.
+    with_needs: bool,
+    limits: crate::dispatch::OrderLimits,
+    dispatch_before: String,
+    accept_before: String,
+    complete_before: String,
+    rating_since: String,
+    need_before: String,
+}
+
+impl AlertPlan {
+    fn overdue(&self, check: usize) -> OverdueQuery<'_> {
+        let (_, states, column) = CHECKS[check];
+        let (before, unless) = match column {
+            // Once its first dispatch is older than the accept limit, a (re-)opened order is
+            // the `not_accepted` check's.
+            OverdueColumn::CreatedAt => (&self.dispatch_before, Some(self.accept_before.as_str())),
+            OverdueColumn::FirstDispatchedAt => (&self.accept_before, None),
+            OverdueColumn::AcceptedAt => (&self.complete_before, None),
+        };
+        OverdueQuery {
+            states,
+            column,
+            before,
+            unless_first_dispatched_before: unless,
+            scope: &self.scope,
+        }
+    }
+}
+
 impl App {
-    /// The early warnings the actor is responsible for (staff only).
-    pub async fn alerts(&self, actor: &Actor, q: &AlertQuery) -> Result<AlertList> {
+    async fn alert_plan(&self, actor: &Actor, q: &AlertQuery) -> Result<AlertPlan> {
         actor.require_staff()?;
         let access = self.order_access(actor).await?;
         // A street's staff see their street; an organization's staff their organization.
@@ -101,41 +174,96 @@ impl App {
             .or_else(|| q.org_id.clone().filter(|s| !s.is_empty()));
         let limits = self.order_limits().await?;
         let now = self.clock().now();
+        Ok(AlertPlan {
+            with_needs: org.is_none(),
+            scope: AlertScope {
+                street,
+                org_id: org,
+            },
+            dispatch_before: ago(now, limits.dispatch_alert_minutes)?,
+            accept_before: ago(now, limits.accept_alert_minutes)?,
+            complete_before: ago(now, limits.complete_alert_hours * 60)?,
+            rating_since: ago(now, limits.low_rating_days * 24 * 60)?,
+            need_before: ago(now, limits.need_wait_days * 24 * 60)?,
+            limits,
+        })
+    }
+
+    /// How many warnings of each kind and street the actor is responsible for, by `COUNT`
+    /// queries (staff only).
+    pub async fn alert_counts(&self, actor: &Actor, q: &AlertQuery) -> Result<AlertSummary> {
+        let plan = self.alert_plan(actor, q).await?;
+        self.alert_summary(&plan).await
+    }
+
+    async fn alert_summary(&self, plan: &AlertPlan) -> Result<AlertSummary> {
+        let mut per_kind = Vec::new();
+        for (i, (kind, _, _)) in CHECKS.iter().enumerate() {
+            per_kind.push((
+                *kind,
+                self.store()
+                    .orders_overdue_by_street(&plan.overdue(i))
+                    .await?,
+            ));
+        }
+        per_kind.push((
+            "low_rating",
+            self.store()
+                .low_reviews_by_street(plan.limits.low_rating_max, &plan.rating_since, &plan.scope)
+                .await?,
+        ));
+        if plan.with_needs {
+            per_kind.push((
+                "need_waiting",
+                self.store()
+                    .needs_waiting_by_street(&plan.need_before, plan.scope.street.as_deref())
+                    .await?,
+            ));
+        }
+        let mut by_street: std::collections::BTreeMap<String, i64> = Default::default();
+        for (street, n) in per_kind.iter().flat_map(|(_, rows)| rows) {
+            *by_street.entry(street.clone()).or_default() += n;
+        }
+        let counts: Vec<AlertCount> = KINDS
+            .iter()
+            .map(|(k, n)| AlertCount {
+                kind: (*k).to_owned(),
+                kind_name: (*n).to_owned(),
+                count: per_kind
+                    .iter()
+                    .filter(|(kind, _)| kind == k)
+                    .flat_map(|(_, rows)| rows.iter().map(|r| r.1))
+                    .sum(),
+            })
+            .collect();
+        Ok(AlertSummary {
+            total: counts.iter().map(|c| c.count).sum(),
+            counts,
+            by_street: by_street
+                .into_iter()
+                .map(|(street_code, count)| StreetAlertCount {
+                    street_name: self.area_name(Some(&street_code)),
+                    street_code,
+                    count,
+                })
+                .collect(),
+        })
+    }
+
+    /// The early warnings the actor is responsible for (staff only): the counts, and at most
+    /// [`MAX_ALERTS_PER_KIND`] warnings of each kind.
+    pub async fn alerts(&self, actor: &Actor, q: &AlertQuery) -> Result<AlertList> {
+        let plan = self.alert_plan(actor, q).await?;
+        let summary = self.alert_summary(&plan).await?;
+        let limits = &plan.limits;
         let mut items = Vec::new();
-        let checks = [
-            (
-                "not_dispatched",
-                &["created"][..],
-                OverdueColumn::CreatedAt,
-                limits.dispatch_alert_minutes,
-            ),
-            (
-                "not_accepted",
-                &["created", "dispatched"][..],
-                OverdueColumn::FirstDispatchedAt,
-                limits.accept_alert_minutes,
-            ),
-            (
-                "not_completed",
-                &["accepted", "in_service"][..],
-                OverdueColumn::AcceptedAt,
-                limits.complete_alert_hours * 60,
-            ),
-        ];
-        for (kind, states, column, minutes) in checks {
-            let before = ago(now, minutes)?;
+        for (i, (kind, _, column)) in CHECKS.iter().enumerate() {
+            let kind = *kind;
             for o in self
                 .store()
-                .orders_overdue(states, column, &before, MAX_ALERTS_PER_KIND)
+                .orders_overdue(&plan.overdue(i), MAX_ALERTS_PER_KIND)
                 .await?
             {
-                if street.as_deref().is_some_and(|s| s != o.street_code)
-                    || org
-                        .as_deref()
-                        .is_some_and(|g| o.provider_org_id.as_deref() != Some(g))
-                {
-                    continue;
-                }
                 let since = match column {
                     OverdueColumn::CreatedAt => o.created_at.clone(),
                     OverdueColumn::FirstDispatchedAt => {
@@ -151,8 +279,14 @@ impl App {
                         o.passes
                     ),
                     "not_accepted" => format!(
-                        "首次派单后超过 {} 分钟仍无人接单（已改派 {} 次）",
-                        limits.accept_alert_minutes, o.passes
+                        "首次派单后超过 {} 分钟仍无人接单（已改派 {} 次）{}",
+                        limits.accept_alert_minutes,
+                        o.passes,
+                        if o.state == "created" {
+                            "，待重新派单"
+                        } else {
+                            ""
+                        }
                     ),
                     _ => format!(
                         "接单后超过 {} 小时仍未完成服务",
@@ -173,19 +307,16 @@ impl App {
                 });
             }
         }
-        let since = ago(now, limits.low_rating_days * 24 * 60)?;
         for r in self
             .store()
-            .low_reviews(limits.low_rating_max, &since, MAX_ALERTS_PER_KIND)
+            .low_reviews(
+                limits.low_rating_max,
+                &plan.rating_since,
+                &plan.scope,
+                MAX_ALERTS_PER_KIND,
+            )
             .await?
         {
-            if street.as_deref().is_some_and(|s| s != r.street_code)
-                || org
-                    .as_deref()
-                    .is_some_and(|g| r.provider_org_id.as_deref() != Some(g))
-            {
-                continue;
-            }
             let order = self.store().order(&r.order_id).await?;
             items.push(Alert {
                 kind: "low_rating".into(),
@@ -208,24 +339,20 @@ impl App {
                 ),
             });
         }
-        // Needs belong to households, not organizations: an organization's staff see none.
-        if access.scope.org_id.is_none() && q.org_id.as_deref().is_none_or(str::is_empty) {
-            let before = ago(now, limits.need_wait_days * 24 * 60)?;
+        if plan.with_needs {
             for n in self
                 .store()
-                .needs_waiting(&before, MAX_ALERTS_PER_KIND)
+                .needs_waiting(
+                    &plan.need_before,
+                    plan.scope.street.as_deref(),
+                    MAX_ALERTS_PER_KIND,
+                )
                 .await?
             {
                 let need_street = n
                     .street_code
                     .clone()
                     .or_else(|| self.order_street_of(&n.community_code));
-                if street
-                    .as_deref()
-                    .is_some_and(|s| need_street.as_deref() != Some(s))
-                {
-                    continue;
-                }
                 items.push(Alert {
                     kind: "need_waiting".into(),
                     kind_name: kind_name("need_waiting"),
@@ -243,17 +370,10 @@ impl App {
                 });
             }
         }
-        let counts = KINDS
-            .iter()
-            .map(|(k, n)| AlertCount {
-                kind: (*k).to_owned(),
-                kind_name: (*n).to_owned(),
-                count: i64::try_from(items.iter().filter(|a| a.kind == *k).count()).unwrap_or(0),
-            })
-            .collect();
         Ok(AlertList {
-            total: i64::try_from(items.len()).unwrap_or(0),
-            counts,
+            total: summary.total,
+            counts: summary.counts,
+            by_street: summary.by_street,
             items,
         })
     }

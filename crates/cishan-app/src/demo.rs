@@ -2005,7 +2005,7 @@ impl<'a> Generator<'a> {
         };
         let mut needs = app
             .store()
-            .needs_waiting(&format_instant(now), 2)
+            .needs_waiting(&format_instant(now), None, 2)
             .await?
             .into_iter();
         for (k, story) in ORDER_STORIES.iter().enumerate() {

@@ -1420,3 +1420,123 @@ async fn roster_skills_become_service_categories() {
         "{c:?}"
     );
 }
+
+/// Inserts `n` orders of `street` in one statement, as the bulk of a busy district would be.
+async fn bulk_orders(
+    f: &Fixture,
+    prefix: &str,
+    n: i64,
+    household: &str,
+    community: &str,
+    street: &str,
+    created: &str,
+) {
+    exec(
+        &f.url,
+        &format!(
+            "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) \
+             INSERT INTO orders (id, household_id, category, community_code, street_code, state, \
+             requested_by, created_at) \
+             SELECT '{prefix}' || CAST(n AS TEXT), '{household}', 'daily_care', '{community}', \
+             '{street}', 'created', 'test', '{created}' FROM s"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn warnings_are_filtered_and_counted_in_the_database_past_the_listed_cap() {
+    let f = fixture().await;
+    // 600 overdue orders in street A, older than street B's three: a district-wide list cut at
+    // 500 and filtered afterwards would hold none of street B's.
+    let old = format_instant(at("2024-03-03T00:00:00Z"));
+    let newer = format_instant(at("2024-03-03T12:00:00Z"));
+    bulk_orders(&f, "ord_a", 600, H1, C1, STREET_A, &old).await;
+    bulk_orders(&f, "ord_b", 3, H2, C3, STREET_B, &newer).await;
+    // Rejected back into `created`, first dispatched three hours ago: counted once, as needing
+    // re-dispatch (not_accepted), not also as not_dispatched.
+    bulk_orders(&f, "ord_r", 1, H2, C3, STREET_B, &newer).await;
+    exec(
+        &f.url,
+        &format!(
+            "UPDATE orders SET first_dispatched_at = '{}', passes = 1 WHERE id = 'ord_r1'",
+            format_instant(at("2024-03-03T22:00:00Z"))
+        ),
+    )
+    .await;
+
+    let count = |list: &cishan_app::alerts::AlertList, kind: &str| {
+        list.counts.iter().find(|c| c.kind == kind).unwrap().count
+    };
+    let all = f
+        .app
+        .alerts(&f.staff, &AlertQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(count(&all, "not_dispatched"), 603);
+    assert_eq!(count(&all, "not_accepted"), 1);
+    assert_eq!(all.total, 604);
+    let listed = all
+        .items
+        .iter()
+        .filter(|a| a.kind == "not_dispatched")
+        .count();
+    assert_eq!(listed, 500, "the list is capped, the count is not");
+    let by_street: Vec<(&str, i64)> = all
+        .by_street
+        .iter()
+        .map(|s| (s.street_code.as_str(), s.count))
+        .collect();
+    assert_eq!(by_street, [(STREET_A, 600), (STREET_B, 4)]);
+    assert_eq!(all.by_street[0].street_name, "五马街道");
+    let summary = f
+        .app
+        .alert_counts(&f.staff, &AlertQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.total, summary.counts),
+        (all.total, all.counts.clone())
+    );
+
+    // Street B's staff, and district staff filtering by street B, get street B's in full.
+    let asked_b = AlertQuery {
+        street: Some(STREET_B.into()),
+        org_id: None,
+    };
+    for (who, q) in [
+        (&f.staff_b, AlertQuery::default()),
+        (&f.staff, asked_b.clone()),
+    ] {
+        let b = f.app.alerts(who, &q).await.unwrap();
+        assert_eq!(count(&b, "not_dispatched"), 3);
+        assert_eq!(count(&b, "not_accepted"), 1);
+        assert_eq!(b.total, 4);
+        let mut ids: Vec<(&str, &str)> = b
+            .items
+            .iter()
+            .map(|a| (a.subject_id.as_str(), a.kind.as_str()))
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            [
+                ("ord_b1", "not_dispatched"),
+                ("ord_b2", "not_dispatched"),
+                ("ord_b3", "not_dispatched"),
+                ("ord_r1", "not_accepted"),
+            ]
+        );
+        assert!(b
+            .items
+            .iter()
+            .any(|a| a.subject_id == "ord_r1" && a.detail.contains("待重新派单")));
+    }
+    // An organization's staff: none of these orders is theirs.
+    let org = f
+        .app
+        .alert_counts(&f.org_a, &AlertQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(org.total, 0);
+}

@@ -340,6 +340,83 @@ fn push_in(sql: &mut String, binds: &mut Vec<String>, column: &str, values: &[St
     sql.push(')');
 }
 
+/// A need's street: its household's, or (for a household registered before streets were
+/// stored) the parent of its community.
+const NEED_STREET: &str = "COALESCE(h.street_code, \
+     (SELECT d.parent_code FROM divisions d WHERE d.code = h.community_code))";
+
+/// Which orders and reviews an alert query covers: a street, an organization, both or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertScope {
+    pub street: Option<String>,
+    pub org_id: Option<String>,
+}
+
+/// One overdue check of the alerts: orders in `states` whose `column` instant is before
+/// `before`, in `scope`.
+#[derive(Debug, Clone)]
+pub struct OverdueQuery<'a> {
+    pub states: &'a [&'a str],
+    pub column: OverdueColumn,
+    pub before: &'a str,
+    /// Leaves out orders first dispatched before this instant (they are another check's), so
+    /// an order is counted by one check only.
+    pub unless_first_dispatched_before: Option<&'a str>,
+    pub scope: &'a AlertScope,
+}
+
+impl OverdueQuery<'_> {
+    /// `select` with this check's WHERE clause, and its parameters from `$1`.
+    fn where_clause(&self, select: &str) -> (String, Vec<String>) {
+        let col = self.column.as_str();
+        let mut binds = vec![self.before.to_owned()];
+        let mut sql = format!("{select} WHERE {col} < $1");
+        let states: Vec<String> = self.states.iter().map(|s| (*s).to_owned()).collect();
+        push_in(&mut sql, &mut binds, "state", &states);
+        if self.column == OverdueColumn::FirstDispatchedAt {
+            sql.push_str(" AND accepted_at IS NULL");
+        }
+        if let Some(t) = self.unless_first_dispatched_before {
+            binds.push(t.to_owned());
+            sql.push_str(&format!(
+                " AND (first_dispatched_at IS NULL OR first_dispatched_at >= ${})",
+                binds.len()
+            ));
+        }
+        if let Some(street) = &self.scope.street {
+            binds.push(street.clone());
+            sql.push_str(&format!(" AND street_code = ${}", binds.len()));
+        }
+        if let Some(org) = &self.scope.org_id {
+            binds.push(org.clone());
+            sql.push_str(&format!(" AND provider_org_id = ${}", binds.len()));
+        }
+        (sql, binds)
+    }
+}
+
+/// `select` over `order_reviews` with the low-rating WHERE clause: `$1` is the maximum rating
+/// (bound by the caller), the returned parameters follow from `$2`.
+fn low_reviews_where(select: &str, since: &str, scope: &AlertScope) -> (String, Vec<String>) {
+    let mut binds = vec![since.to_owned()];
+    let mut sql = format!("{select} WHERE rating <= $1 AND reviewed_at >= $2");
+    if let Some(street) = &scope.street {
+        binds.push(street.clone());
+        sql.push_str(&format!(" AND street_code = ${}", binds.len() + 1));
+    }
+    if let Some(org) = &scope.org_id {
+        binds.push(org.clone());
+        sql.push_str(&format!(" AND provider_org_id = ${}", binds.len() + 1));
+    }
+    (sql, binds)
+}
+
+fn street_counts(rows: &[AnyRow]) -> Result<Vec<(String, i64)>> {
+    rows.iter()
+        .map(|r| Ok((r.try_get("street")?, r.try_get("n")?)))
+        .collect()
+}
+
 impl Store {
     /// The street and organization of a staff account.
     pub async fn user_scope(&self, user_id: &str) -> Result<UserScope> {
@@ -626,49 +703,81 @@ impl Store {
         rows.iter().map(order_from_row).collect()
     }
 
-    /// Orders in `state` whose `column` instant is before `before` (alerts), oldest first.
-    pub async fn orders_overdue(
-        &self,
-        state: &[&str],
-        column: OverdueColumn,
-        before: &str,
-        limit: i64,
-    ) -> Result<Vec<OrderRow>> {
-        let states: Vec<String> = state.iter().map(|s| (*s).to_owned()).collect();
-        let mut binds = vec![before.to_owned()];
-        let col = column.as_str();
-        let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {col} < $1");
-        push_in(&mut sql, &mut binds, "state", &states);
-        if column == OverdueColumn::FirstDispatchedAt {
-            sql.push_str(" AND accepted_at IS NULL");
-        }
+    /// Orders an overdue check finds (alerts), oldest first, at most `limit`; the street and
+    /// organization filters are in the query, so a scoped list is not cut from a district one.
+    pub async fn orders_overdue(&self, q: &OverdueQuery<'_>, limit: i64) -> Result<Vec<OrderRow>> {
+        let (mut sql, binds) = q.where_clause(&format!("SELECT {ORDER_COLUMNS} FROM orders"));
+        let col = q.column.as_str();
         sql.push_str(&format!(" ORDER BY {col}, id LIMIT ${}", binds.len() + 1));
-        let mut q = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql);
         for b in &binds {
-            q = q.bind(b);
+            query = query.bind(b);
         }
-        let rows = q.bind(limit).fetch_all(self.reader()).await?;
+        let rows = query.bind(limit).fetch_all(self.reader()).await?;
         rows.iter().map(order_from_row).collect()
     }
 
-    /// Reviews rated at most `max_rating` since `since`, newest first.
+    /// How many orders an overdue check finds, per street (no cap).
+    pub async fn orders_overdue_by_street(
+        &self,
+        q: &OverdueQuery<'_>,
+    ) -> Result<Vec<(String, i64)>> {
+        let (mut sql, binds) =
+            q.where_clause("SELECT street_code AS street, COUNT(*) AS n FROM orders");
+        sql.push_str(" GROUP BY street_code ORDER BY street_code");
+        let mut query = sqlx::query(&sql);
+        for b in &binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        street_counts(&rows)
+    }
+
+    /// Reviews rated at most `max_rating` since `since` in the scope, newest first.
     pub async fn low_reviews(
         &self,
         max_rating: i64,
         since: &str,
+        scope: &AlertScope,
         limit: i64,
     ) -> Result<Vec<ReviewRow>> {
-        let rows = sqlx::query(
+        let (mut sql, binds) = low_reviews_where(
             "SELECT order_id, provider_id, provider_kind, provider_org_id, street_code, rating, \
-             comment, reviewed_by, reviewed_at, on_behalf FROM order_reviews \
-             WHERE rating <= $1 AND reviewed_at >= $2 ORDER BY reviewed_at DESC LIMIT $3",
-        )
-        .bind(max_rating)
-        .bind(since)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+             comment, reviewed_by, reviewed_at, on_behalf FROM order_reviews",
+            since,
+            scope,
+        );
+        sql.push_str(&format!(
+            " ORDER BY reviewed_at DESC, order_id LIMIT ${}",
+            binds.len() + 2
+        ));
+        let mut query = sqlx::query(&sql).bind(max_rating);
+        for b in &binds {
+            query = query.bind(b);
+        }
+        let rows = query.bind(limit).fetch_all(self.reader()).await?;
         rows.iter().map(review_from_row).collect()
+    }
+
+    /// How many low reviews [`Store::low_reviews`] would find, per street (no cap).
+    pub async fn low_reviews_by_street(
+        &self,
+        max_rating: i64,
+        since: &str,
+        scope: &AlertScope,
+    ) -> Result<Vec<(String, i64)>> {
+        let (mut sql, binds) = low_reviews_where(
+            "SELECT street_code AS street, COUNT(*) AS n FROM order_reviews",
+            since,
+            scope,
+        );
+        sql.push_str(" GROUP BY street_code ORDER BY street_code");
+        let mut query = sqlx::query(&sql).bind(max_rating);
+        for b in &binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        street_counts(&rows)
     }
 
     pub async fn review(&self, order_id: &str) -> Result<Option<ReviewRow>> {
@@ -682,17 +791,32 @@ impl Store {
         row.as_ref().map(review_from_row).transpose()
     }
 
-    /// Open needs registered before `before`, oldest first, with their household's place.
-    pub async fn needs_waiting(&self, before: &str, limit: i64) -> Result<Vec<WaitingNeed>> {
-        let rows = sqlx::query(
-            "SELECT n.id, n.household_id, h.street_code, h.community_code, n.category, n.registered_at \
+    /// Open needs registered before `before` (of `street` if given), oldest first, with their
+    /// household's place.
+    pub async fn needs_waiting(
+        &self,
+        before: &str,
+        street: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<WaitingNeed>> {
+        let mut sql = format!(
+            "SELECT n.id, n.household_id, {NEED_STREET} AS street_code, h.community_code, \
+             n.category, n.registered_at \
              FROM needs n JOIN households h ON h.id = n.household_id \
-             WHERE n.state = 'open' AND n.registered_at < $1 ORDER BY n.registered_at, n.id LIMIT $2",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+             WHERE n.state = 'open' AND n.registered_at < $1"
+        );
+        if street.is_some() {
+            sql.push_str(&format!(" AND {NEED_STREET} = $2"));
+        }
+        sql.push_str(&format!(
+            " ORDER BY n.registered_at, n.id LIMIT ${}",
+            if street.is_some() { 3 } else { 2 }
+        ));
+        let mut query = sqlx::query(&sql).bind(before);
+        if let Some(s) = street {
+            query = query.bind(s);
+        }
+        let rows = query.bind(limit).fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {
                 Ok(WaitingNeed {
@@ -705,6 +829,33 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// How many open needs registered before `before` there are, per street (no cap).
+    pub async fn needs_waiting_by_street(
+        &self,
+        before: &str,
+        street: Option<&str>,
+    ) -> Result<Vec<(String, i64)>> {
+        // Grouped in an outer query: PostgreSQL does not group by an expression whose
+        // subquery reads an ungrouped column.
+        let mut sql = format!(
+            "SELECT COALESCE({NEED_STREET}, '') AS street \
+             FROM needs n JOIN households h ON h.id = n.household_id \
+             WHERE n.state = 'open' AND n.registered_at < $1"
+        );
+        if street.is_some() {
+            sql.push_str(&format!(" AND {NEED_STREET} = $2"));
+        }
+        let sql = format!(
+            "SELECT street, COUNT(*) AS n FROM ({sql}) waiting GROUP BY street ORDER BY street"
+        );
+        let mut query = sqlx::query(&sql).bind(before);
+        if let Some(s) = street {
+            query = query.bind(s);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        street_counts(&rows)
     }
 
     /// The sum and count of an organization's reviews (all its services).

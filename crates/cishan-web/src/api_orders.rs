@@ -517,6 +517,8 @@ pub(crate) async fn sweep(
 ///
 /// Orders not dispatched, accepted or completed within their limits, low ratings and needs
 /// that waited too long. Street staff see their street's, an organization's staff their own.
+/// `total`, `counts` (per kind) and `by_street` are counted over everything in scope; `items`
+/// lists at most 500 of each kind.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "api", params(AlertQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = AlertList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]

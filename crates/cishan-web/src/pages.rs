@@ -608,7 +608,7 @@ struct DashboardTemplate {
     counts: Counts,
     groups: Vec<IndicatorGroup>,
     /// Staff only: the early warnings they are responsible for (预警通报).
-    alerts: Option<cishan_app::alerts::AlertList>,
+    alerts: Option<cishan_app::alerts::AlertSummary>,
 }
 
 fn year_of(
@@ -640,7 +640,7 @@ pub(crate) async fn dashboard(
     let alerts = match session.as_ref().map(|s| &s.info.actor) {
         Some(actor) if actor.is_staff() => state
             .app
-            .alerts(actor, &cishan_app::alerts::AlertQuery::default())
+            .alert_counts(actor, &cishan_app::alerts::AlertQuery::default())
             .await
             .ok(),
         _ => None,

@@ -345,7 +345,7 @@ pub(crate) async fn board(
     let counts = state.app.order_counts(actor).await?;
     let alerts_total = state
         .app
-        .alerts(actor, &AlertQuery::default())
+        .alert_counts(actor, &AlertQuery::default())
         .await
         .map_or(0, |a| a.total);
     private_page(&BoardTemplate {
