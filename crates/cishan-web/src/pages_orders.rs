@@ -21,7 +21,8 @@ use axum_extra::extract::cookie::CookieJar;
 use cishan_app::alerts::{AlertList, AlertQuery};
 use cishan_app::dispatch::{BatchInput, CandidateView, DispatchInput};
 use cishan_app::orders::{
-    OrderDetail, OrderListQuery, OrderView, ReasonInput, ReviewInput, ServiceInput, ServiceView,
+    OrderDetail, OrderInput, OrderListQuery, OrderView, ReasonInput, ReviewInput, ServiceInput,
+    ServiceView,
 };
 use cishan_app::{AppError, ErrorKind};
 use serde::Deserialize;
@@ -41,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/services", get(services_page))
         .route("/admin/services", post(create_service))
+        .route("/admin/services/order", post(order_service))
         .route("/admin/orders", get(board))
         .route("/admin/orders/batch", post(batch))
         .route("/admin/orders/{id}", get(order_page))
@@ -88,6 +90,7 @@ pub(crate) struct Flash {
     org_id: Option<String>,
     category: Option<String>,
     state: Option<String>,
+    household_id: Option<String>,
 }
 
 fn flash(query: Result<Query<Flash>, QueryRejection>) -> Flash {
@@ -105,6 +108,7 @@ fn done_text(action: &str) -> &'static str {
         "review" => "评价已提交，谢谢！",
         "batch" => "批量派单完成。",
         "service" => "服务已发布。",
+        "order" => "已为该户下单（点单），请在下方派单。",
         _ => "已完成。",
     }
 }
@@ -151,6 +155,8 @@ struct ServicesTemplate {
     categories: Vec<(String, String, bool)>,
     org_rating: Option<String>,
     csrf: Option<String>,
+    /// The household staff are ordering for (`?household_id=`), prefilled in the order form.
+    household_id: String,
     done: Option<String>,
     error: Option<String>,
 }
@@ -205,6 +211,7 @@ pub(crate) async fn services_page(
         services,
         org_rating,
         csrf: session.filter(|_| staff).map(|s| s.info.csrf_token.clone()),
+        household_id: f.household_id.unwrap_or_default(),
         done: f.done.map(|d| done_text(&d).to_owned()),
         error: f.error,
     })
@@ -266,6 +273,85 @@ pub(crate) async fn create_service(
             Err(e) => back_with_error("/services", e)?,
         },
     )
+}
+
+/// The Chinese name of a field of [`cishan_app::orders::OrderInput`], for a refused order form.
+pub(crate) fn order_field_label(field: &str) -> &str {
+    match field {
+        "household_id" => "家庭编号",
+        "member_id" => "家庭成员",
+        "need_id" => "需求",
+        "service_id" => "服务",
+        "category" => "服务类别",
+        "description" => "需求说明",
+        "wanted_at" => "期望服务时间",
+        other => other,
+    }
+}
+
+/// The catalogue's order form (staff ordering a picked service for a household).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ServiceOrderForm {
+    csrf: String,
+    household_id: String,
+    service_id: String,
+    description: String,
+}
+
+/// Order a picked service for a household (点单 by staff on its behalf), through the same use
+/// case as the API; then to the order's page to dispatch it
+pub(crate) async fn order_service(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<ServiceOrderForm>, FormRejection>,
+) -> PageResult {
+    let session = signed_in(&state, &jar, "/services").await?;
+    session.info.actor.require_staff()?;
+    let Form(form) = form.map_err(|_| {
+        PageError::App(AppError::invalid(
+            "form",
+            "form.invalid",
+            "表单内容无法读取，请刷新页面后重新填写。",
+        ))
+    })?;
+    check_csrf(&session, &form.csrf)?;
+    let household = form.household_id.trim().to_owned();
+    if household.is_empty() {
+        return back_with_error(
+            "/services",
+            AppError::invalid(
+                "household_id",
+                "order.household_required",
+                "请填写要为哪一户点单（家庭编号 hh_…，可在该户页面点“从服务目录点单”进入）。",
+            ),
+        );
+    }
+    let back = format!("/services?household_id={}", encode_component(&household));
+    let input = OrderInput {
+        household_id: Some(household),
+        service_id: Some(form.service_id.trim().to_owned()).filter(|s| !s.is_empty()),
+        description: Some(form.description.trim().to_owned()).filter(|d| !d.is_empty()),
+        ..OrderInput::default()
+    };
+    match state
+        .app
+        .create_order(&session.info.actor, None, &input)
+        .await
+    {
+        Ok(order) => Ok(Redirect::to(&format!(
+            "/admin/orders/{}?done=order",
+            encode_component(&order.value.id)
+        ))
+        .into_response()),
+        Err(mut e) => {
+            if e.field.is_none() && e.code == "order.category_required" {
+                e.field = Some("service_id".into());
+            }
+            e.field = e.field.map(|f| order_field_label(&f).to_owned());
+            back_with_error(&back, e)
+        }
+    }
 }
 
 fn back_with_error(back: &str, e: AppError) -> PageResult {

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_extra::extract::cookie::CookieJar;
 use cishan_app::jobs::{EmploymentReport, EndPlacementInput, JobInput, PlacementInput};
+use cishan_app::orders::OrderInput;
 use cishan_app::registry::{
     CloseNeedInput, EdgeQuery, HouseholdFilter, HouseholdInput, HouseholdUpdate, HouseholdView,
     MemberInput, NeedFilter, NeedInput, NeedView, StaffScopeInput, UnmaskInput, UnmaskedHousehold,
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 use crate::error::{encode_component, status_of, PageError};
 use crate::pages::Chrome;
+use crate::pages_orders::order_field_label;
 use crate::pages_volunteering::local_time;
 use crate::session::{csrf_refused, from_cookie, same_secret, Session};
 use crate::view::money;
@@ -51,6 +53,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/registry/{id}/unmask", post(unmask))
         .route("/admin/registry/{id}/update", post(update_household))
         .route("/admin/registry/{id}/needs", post(add_need))
+        .route("/admin/registry/{id}/order", post(order_for_household))
         .route("/admin/needs", get(needs_page))
         .route("/admin/needs/{id}/close", post(close_need))
         .route("/admin/edge", get(edge_page))
@@ -781,6 +784,60 @@ pub(crate) async fn add_need(
         Err(e) => Err(refusal(e)?),
     };
     render_household(&state, &session, &id, None, Some(outcome)).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct OrderForm {
+    csrf: String,
+    /// An open need of the household to turn into the order; empty: order by category.
+    need_id: String,
+    category: String,
+    description: String,
+}
+
+/// Order a service for the household (点单 on its behalf), by category or from an open need,
+/// through the same use case as the API; then to the order's page to dispatch it
+pub(crate) async fn order_for_household(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    form: Result<Form<OrderForm>, FormRejection>,
+) -> PageResult {
+    let back = format!("/admin/registry/{}", encode_component(&id));
+    let session = staff(&state, &jar, &back).await?;
+    let Form(form) = form.map_err(|_| form_unreadable())?;
+    check_csrf(&session, &form.csrf)?;
+    let nonempty = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let need_id = nonempty(form.need_id);
+    let input = OrderInput {
+        household_id: Some(id.clone()),
+        // From a need, the need's category and description are the order's.
+        category: if need_id.is_some() {
+            None
+        } else {
+            nonempty(form.category)
+        },
+        description: nonempty(form.description),
+        need_id,
+        ..OrderInput::default()
+    };
+    match state
+        .app
+        .create_order(&session.info.actor, None, &input)
+        .await
+    {
+        Ok(order) => Ok(Redirect::to(&format!(
+            "/admin/orders/{}?done=order",
+            encode_component(&order.value.id)
+        ))
+        .into_response()),
+        Err(e) => {
+            let mut r = refusal(e)?;
+            r.field = r.field.map(|f| order_field_label(&f).to_owned());
+            render_household(&state, &session, &id, None, Some(Err(r))).await
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

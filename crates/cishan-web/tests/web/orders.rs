@@ -362,3 +362,197 @@ async fn the_order_pages_dispatch_and_warn() {
         .unwrap();
     assert!(html.contains("本机构收到的订单"));
 }
+
+/// A staff page's GET and a form POST with the session cookie; no redirect followed.
+async fn form_post(
+    t: &TestApp,
+    token: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    t.client()
+        .post(t.url(path))
+        .header("cookie", format!("cishan_session={token}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn staff_page(t: &TestApp, token: &str, path: &str) -> (u16, String) {
+    let res = t
+        .client()
+        .get(t.url(path))
+        .header("cookie", format!("cishan_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// An order as the API shows it.
+async fn get_order(t: &TestApp, token: &str, id: &str) -> (u16, Value) {
+    let res = t
+        .client()
+        .get(t.url(&format!("/api/v1/orders/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    (status, body["order"].clone())
+}
+
+/// The order id in a redirect to its page (`/admin/orders/{id}?done=order`).
+fn ordered(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap();
+    let id = to
+        .strip_prefix("/admin/orders/")
+        .and_then(|r| r.strip_suffix("?done=order"))
+        .unwrap_or_else(|| panic!("{to}"));
+    id.to_owned()
+}
+
+#[tokio::test]
+async fn staff_order_from_the_household_page_and_the_catalogue() {
+    let t = TestApp::start().await;
+    let (household, service) = seed(&t).await;
+    let token = t.admin_token().await;
+    let need = t
+        .app
+        .register_need(
+            &t.admin,
+            &household,
+            &cishan_app::registry::NeedInput {
+                category: "daily_care".into(),
+                description: "每周助浴一次".into(),
+                member_id: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    // The household page: an order by category, through the form and its CSRF token.
+    let path = format!("/admin/registry/{household}");
+    let (status, html) = staff_page(&t, &token, &path).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"order-form\""));
+    assert!(html.contains(&format!("id=\"need-order-{}\"", need.id)));
+    let csrf = input_value(&html, "csrf");
+    let action = format!("{path}/order");
+    let res = form_post(
+        &t,
+        &token,
+        &action,
+        &[
+            ("csrf", csrf.as_str()),
+            ("category", "daily_care"),
+            ("description", "打扫卫生"),
+        ],
+    )
+    .await;
+    let by_category = ordered(&res);
+    let (status, html) = staff_page(
+        &t,
+        &token,
+        &format!("/admin/orders/{by_category}?done=order"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("已为该户下单"));
+    let (_, order) = get_order(&t, &token, &by_category).await;
+    assert_eq!(order["household_id"], household.as_str());
+    assert_eq!(order["category"], "daily_care");
+    assert_eq!(order["on_behalf"], true);
+
+    // A refused form comes back in Chinese, naming the field; nothing is written.
+    let res = form_post(
+        &t,
+        &token,
+        &action,
+        &[("csrf", csrf.as_str()), ("category", "dancing")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"household-error\""), "{html}");
+    assert!(html.contains("（服务类别）"), "{html}");
+    // Without the CSRF token, refused.
+    let res = form_post(&t, &token, &action, &[("category", "daily_care")]).await;
+    assert!(res.status().is_client_error());
+
+    // An open need becomes an order (and the need `ordered`); the button is gone.
+    let res = form_post(
+        &t,
+        &token,
+        &action,
+        &[("csrf", csrf.as_str()), ("need_id", need.id.as_str())],
+    )
+    .await;
+    let from_need = ordered(&res);
+    let (_, order) = get_order(&t, &token, &from_need).await;
+    assert_eq!(order["need_id"], need.id.as_str());
+    assert_eq!(order["description"], "每周助浴一次");
+    let brief = t.app.store().need_brief(&need.id).await.unwrap().unwrap();
+    assert_eq!(brief.state, "ordered");
+    let (_, html) = staff_page(&t, &token, &path).await;
+    assert!(!html.contains(&format!("id=\"need-order-{}\"", need.id)));
+
+    // The catalogue, reached from the household page: the picked service is the order's.
+    assert!(html.contains(&format!("/services?household_id={household}")));
+    let (status, html) =
+        staff_page(&t, &token, &format!("/services?household_id={household}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"service-order-form\""));
+    assert_eq!(input_value(&html, "household_id"), household);
+    let csrf = input_value(&html, "csrf");
+    let res = form_post(
+        &t,
+        &token,
+        "/admin/services/order",
+        &[
+            ("csrf", csrf.as_str()),
+            ("household_id", household.as_str()),
+            ("service_id", service.as_str()),
+        ],
+    )
+    .await;
+    let picked = ordered(&res);
+    let (_, order) = get_order(&t, &token, &picked).await;
+    assert_eq!(order["service_id"], service.as_str());
+    assert_eq!(order["household_id"], household.as_str());
+
+    // An unknown service: back to the catalogue with the refusal naming the field in Chinese.
+    let res = form_post(
+        &t,
+        &token,
+        "/admin/services/order",
+        &[
+            ("csrf", csrf.as_str()),
+            ("household_id", household.as_str()),
+            ("service_id", "svc_nope"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("/services?household_id={household}&error=")),
+        "{to}"
+    );
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(
+        html.contains("找不到该服务") && html.contains("（服务）"),
+        "{html}"
+    );
+    // Nothing was written by the refused forms: three orders, all in `created`.
+    for id in [&by_category, &from_need, &picked] {
+        let (_, order) = get_order(&t, &token, id).await;
+        assert_eq!(order["state"], "created");
+    }
+    let counts = t.app.order_counts(&t.admin).await.unwrap();
+    let created = counts.iter().find(|c| c.0 == "created").map_or(0, |c| c.2);
+    assert_eq!(created, 3, "{counts:?}");
+}
