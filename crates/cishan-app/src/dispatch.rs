@@ -488,7 +488,9 @@ impl App {
             .await?
             .ok_or_else(|| AppError::not_found("order"))?;
         if !access.street_staff(&order.street_code) {
-            return Err(if actor.is_staff() {
+            // Those who may see the order (its provider) are refused; to anyone else it does
+            // not exist, as for its candidates.
+            return Err(if access.may_view(&order) {
                 AppError::forbidden()
             } else {
                 AppError::not_found("order")

@@ -344,8 +344,18 @@ impl Access {
         self.households.contains(&o.household_id)
     }
 
-    fn may_view(&self, o: &OrderRow) -> bool {
+    pub(crate) fn may_view(&self, o: &OrderRow) -> bool {
         self.street_staff(&o.street_code) || self.is_provider(o) || self.served(o)
+    }
+}
+
+/// The one answer to a need, household or member that is unknown or outside the caller's
+/// scope: 404, naming the field.
+fn hidden(field: &str, what: &str, message: &str) -> AppError {
+    AppError {
+        message: message.to_owned(),
+        field: Some(field.to_owned()),
+        ..AppError::not_found(what)
     }
 }
 
@@ -920,16 +930,89 @@ impl App {
                 return Ok(done);
             }
         }
-        let need = match input.need_id.as_deref().filter(|n| !n.is_empty()) {
-            Some(id) => Some(self.store().need_brief(id).await?.ok_or_else(|| {
-                AppError::invalid(
-                    "need_id",
-                    "need.not_found",
-                    "找不到该需求，请检查需求编号。",
-                )
-            })?),
-            None => None,
+        // The household is resolved (from the need, the household id or the member) and the
+        // caller's scope checked before anything that depends on it is looked at, and an
+        // unknown need, household or member gets the same 404 as one outside the caller's
+        // scope: nobody learns that a household exists without being allowed to see it.
+        let need_id = input
+            .need_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let member_id = input
+            .member_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        let given_household = input
+            .household_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        let (hidden, need, household_id) = match (need_id, given_household, &member_id) {
+            (Some(id), _, _) => {
+                let hidden = hidden("need_id", "need", "找不到该需求，请检查需求编号。");
+                match self.store().need_brief(id).await? {
+                    Some(n) => {
+                        let h = n.household_id.clone();
+                        (hidden, Some(n), Some(h))
+                    }
+                    None => return Err(hidden),
+                }
+            }
+            (None, Some(h), _) => (
+                hidden(
+                    "household_id",
+                    "household",
+                    "找不到该家庭，请检查家庭编号。",
+                ),
+                None,
+                Some(h.to_owned()),
+            ),
+            (None, None, Some(m)) => {
+                let hidden = hidden("member_id", "member", "找不到该家庭成员，请检查成员编号。");
+                match self.store().member_household(m).await? {
+                    Some(h) => (hidden, None, Some(h)),
+                    None => return Err(hidden),
+                }
+            }
+            (None, None, None) => (
+                hidden(
+                    "household_id",
+                    "household",
+                    "找不到该家庭，请检查家庭编号。",
+                ),
+                None,
+                None,
+            ),
         };
+        let household_id = match (household_id, access.households.as_slice()) {
+            (Some(h), _) => h,
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                return Err(AppError::invalid(
+                    "household_id",
+                    "order.household_required",
+                    "请指明为哪一户点单（household_id），或从一条需求（need_id）点单。",
+                ))
+            }
+        };
+        let Some(household) = self.store().household_place(&household_id).await? else {
+            return Err(hidden);
+        };
+        let street = household
+            .street_code
+            .clone()
+            .or_else(|| self.order_street_of(&household.community_code))
+            .unwrap_or_default();
+        let served = access.households.contains(&household.id);
+        let on_behalf = !served;
+        if on_behalf && !access.street_staff(&street) {
+            return Err(hidden);
+        }
+        // A need's member is the order's unless another is named.
+        let member_id = member_id.or_else(|| need.as_ref().and_then(|n| n.member_id.clone()));
         let service = match input.service_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) => {
                 let s = self.store().service_full(id).await?.ok_or_else(|| {
@@ -948,28 +1031,6 @@ impl App {
                 Some(s)
             }
             None => None,
-        };
-        let member_id = input
-            .member_id
-            .clone()
-            .filter(|m| !m.is_empty())
-            .or_else(|| need.as_ref().and_then(|n| n.member_id.clone()));
-        let household_id = match (&need, &input.household_id, &member_id) {
-            (Some(n), _, _) => n.household_id.clone(),
-            (None, Some(h), _) if !h.is_empty() => h.clone(),
-            (None, _, Some(m)) => self.store().member_household(m).await?.ok_or_else(|| {
-                AppError::invalid("member_id", "member.not_found", "找不到该家庭成员。")
-            })?,
-            _ => match access.households.as_slice() {
-                [only] => only.clone(),
-                _ => {
-                    return Err(AppError::invalid(
-                        "household_id",
-                        "order.household_required",
-                        "请指明为哪一户点单（household_id），或从一条需求（need_id）点单。",
-                    ))
-                }
-            },
         };
         let category = match (
             &need,
@@ -996,32 +1057,6 @@ impl App {
                     "所选服务的类别与需求的类别不同，请选择同一类别的服务。",
                 ));
             }
-        }
-        let household = self
-            .store()
-            .household_place(&household_id)
-            .await?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "household_id",
-                    "household.not_found",
-                    "找不到该家庭，请检查家庭编号。",
-                )
-            })?;
-        let street = household
-            .street_code
-            .clone()
-            .or_else(|| self.order_street_of(&household.community_code))
-            .unwrap_or_default();
-        let served = access.households.contains(&household.id);
-        let on_behalf = !served;
-        if on_behalf && !access.street_staff(&street) {
-            // Nobody may learn that a household exists without being allowed to see it.
-            return Err(if actor.is_staff() {
-                AppError::forbidden()
-            } else {
-                AppError::not_found("household")
-            });
         }
         if let Some(m) = &member_id {
             if served && !access.members.iter().any(|x| x == m) && !access.actor.is_staff() {

@@ -721,7 +721,8 @@ async fn staff_may_override_with_a_suitable_provider() {
         .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("provider_id"));
     assert_eq!(state(&f, &far).await, "created");
-    // Street-B staff may not dispatch street-A orders, and org staff dispatch nothing.
+    // Street-B staff may not dispatch street-A orders, and org staff dispatch nothing: an
+    // order they may not see does not exist for them (404, as for its candidates).
     let e = f
         .app
         .dispatch_order(
@@ -732,13 +733,13 @@ async fn staff_may_override_with_a_suitable_provider() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind, ErrorKind::NotFound);
     let e = f
         .app
         .dispatch_order(&f.org_a, None, &far, &DispatchInput::default())
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind, ErrorKind::NotFound);
     assert!(f
         .app
         .dispatch_order(&f.staff_b, None, &far, &DispatchInput::default())
@@ -1231,14 +1232,14 @@ async fn orders_are_seen_only_by_their_parties() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound);
-    // Street-B staff cannot order for a street-A household.
+    // Street-B staff cannot order for a street-A household: to them it does not exist.
     assert_eq!(
         f.app
             .create_order(&f.staff_b, None, &care_for(H1))
             .await
             .unwrap_err()
             .kind,
-        ErrorKind::Forbidden
+        ErrorKind::NotFound
     );
     // Organization A's staff see the orders of their service only.
     f.app
@@ -1347,7 +1348,7 @@ async fn moves_with_an_idempotency_key_replay_the_first_result() {
 async fn a_csv_import_goes_through_the_same_use_case_once() {
     let f = fixture().await;
     let csv = format!(
-        "household_id,category,description\n{H1},daily_care,打扫卫生\n{H1},dancing,跳舞\n{H2},health,陪诊\n"
+        "household_id,category,description\n{H1},daily_care,打扫卫生\n{H2},dancing,跳舞\n{H2},health,陪诊\n"
     );
     let report = f.app.import_orders(&f.staff_b, &csv).await.unwrap();
     // Street-B staff: the street-A household is refused like any other path would refuse it.
@@ -1360,7 +1361,7 @@ async fn a_csv_import_goes_through_the_same_use_case_once() {
     assert_eq!(
         outcomes,
         [
-            ("refused", Some("auth.forbidden")),
+            ("refused", Some("household.not_found")),
             ("refused", Some("service.category_unknown")),
             ("created", None)
         ]
@@ -1539,4 +1540,116 @@ async fn warnings_are_filtered_and_counted_in_the_database_past_the_listed_cap()
         .await
         .unwrap();
     assert_eq!(org.total, 0);
+}
+
+/// What an error tells its caller: kind, code, message and field.
+fn answer(e: AppError) -> (ErrorKind, String, String, Option<String>) {
+    (e.kind, e.code, e.message, e.field)
+}
+
+#[tokio::test]
+async fn out_of_scope_households_needs_members_and_orders_answer_like_unknown_ones() {
+    let f = fixture().await;
+    let registered = format_instant(at("2024-03-01T00:00:00Z"));
+    exec(&f.url, &format!("INSERT INTO needs (id, household_id, category, description, state, registered_by, registered_at) VALUES ('need_a', '{H1}', 'daily_care', '助浴', 'open', 'test', '{registered}')")).await;
+    let order = |household: Option<&str>, need: Option<&str>, member: Option<&str>| OrderInput {
+        household_id: household.map(str::to_owned),
+        need_id: need.map(str::to_owned),
+        member_id: member.map(str::to_owned),
+        category: Some("daily_care".into()),
+        ..OrderInput::default()
+    };
+    // Street-B staff: street A's household, need and member are answered exactly like ones
+    // that do not exist, even with a service of another category that would be refused first.
+    for (theirs, unknown, field) in [
+        (
+            order(Some(H1), None, None),
+            order(Some("hh_nope"), None, None),
+            "household_id",
+        ),
+        (
+            order(None, Some("need_a"), None),
+            order(None, Some("need_nope"), None),
+            "need_id",
+        ),
+        (
+            order(None, None, Some("hm_1")),
+            order(None, None, Some("hm_nope")),
+            "member_id",
+        ),
+        (
+            OrderInput {
+                service_id: Some(f.service.clone()),
+                category: None,
+                ..order(None, Some("need_a"), None)
+            },
+            order(None, Some("need_nope"), None),
+            "need_id",
+        ),
+    ] {
+        let seen = answer(
+            f.app
+                .create_order(&f.staff_b, None, &theirs)
+                .await
+                .unwrap_err(),
+        );
+        let none = answer(
+            f.app
+                .create_order(&f.staff_b, None, &unknown)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(seen, none);
+        assert_eq!(seen.0, ErrorKind::NotFound);
+        assert_eq!(seen.3.as_deref(), Some(field));
+    }
+    assert_eq!(
+        f.app
+            .store()
+            .need_brief("need_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "open"
+    );
+    // Street A's order: dispatch and candidates both 404 for street B, like an unknown order.
+    let id = new_order(&f, H1).await;
+    let dispatch = |id: String| {
+        let app = &f.app;
+        let staff_b = &f.staff_b;
+        async move {
+            answer(
+                app.dispatch_order(staff_b, None, &id, &DispatchInput::default())
+                    .await
+                    .unwrap_err(),
+            )
+        }
+    };
+    let seen = dispatch(id.clone()).await;
+    assert_eq!(seen, dispatch("ord_nope".into()).await);
+    assert_eq!(seen.0, ErrorKind::NotFound);
+    let candidates = answer(f.app.order_candidates(&f.staff_b, &id).await.unwrap_err());
+    assert_eq!(
+        candidates,
+        answer(
+            f.app
+                .order_candidates(&f.staff_b, "ord_nope")
+                .await
+                .unwrap_err()
+        )
+    );
+    assert_eq!(candidates.0, ErrorKind::NotFound);
+    // The district's staff still order from the need and dispatch.
+    let made = f
+        .app
+        .create_order(&f.staff, None, &order(None, Some("need_a"), None))
+        .await
+        .unwrap();
+    assert_eq!(made.value.household_id, H1);
+    assert!(f
+        .app
+        .dispatch_order(&f.staff, None, &id, &DispatchInput::default())
+        .await
+        .is_ok());
 }
