@@ -151,6 +151,9 @@ pub struct SweepReport {
     pub expired: i64,
     /// Of those, sent on to the next candidate.
     pub redispatched: i64,
+    /// Orders the sweep could not deal with (logged by id; the next sweep tries again, or the
+    /// order waits in `created` for dispatch).
+    pub failed: i64,
 }
 
 fn distance_code(d: cishan_core::dispatch::Distance) -> &'static str {
@@ -159,6 +162,26 @@ fn distance_code(d: cishan_core::dispatch::Distance) -> &'static str {
         cishan_core::dispatch::Distance::SameStreet => "same_street",
         cishan_core::dispatch::Distance::District => "district",
     }
+}
+
+/// The service the household picked, when it can take the order: among the ranked
+/// candidates, or else serving the order's community with capacity left this week, active, and
+/// not passed over for this order. Single and batch dispatch both send the order there first.
+fn picked_service(
+    index: &DispatchIndex,
+    q: &OrderQuery<'_>,
+    service: &str,
+    ranked: &[Candidate],
+) -> Option<Candidate> {
+    if let Some(c) = ranked.iter().find(|c| c.provider_id == service) {
+        return Some(c.clone());
+    }
+    let free = index.remaining_capacity(service, q.week).unwrap_or(0) > 0
+        && !q.exclude.iter().any(|x| x == service);
+    let p = index.provider(service)?;
+    (free && p.active)
+        .then(|| index.candidate(q, service))
+        .flatten()
 }
 
 fn rank_error(e: RankError) -> AppError {
@@ -581,17 +604,10 @@ impl App {
                 (c, "override")
             }
             None => {
-                let picked = row.service_id.as_deref().and_then(|s| {
-                    let c = candidates.iter().find(|c| c.provider_id == s).cloned();
-                    c.or_else(|| {
-                        let free = loaded.index.remaining_capacity(s, week).unwrap_or(0) > 0
-                            && !exclude.iter().any(|x| x == s);
-                        let p = loaded.index.provider(s)?;
-                        (free && p.active)
-                            .then(|| loaded.index.candidate(&q, s))
-                            .flatten()
-                    })
-                });
+                let picked = row
+                    .service_id
+                    .as_deref()
+                    .and_then(|s| picked_service(&loaded.index, &q, s, &candidates));
                 (
                     picked
                         .or_else(|| candidates.first().cloned())
@@ -847,10 +863,8 @@ impl App {
             now.checked_add(SignedDuration::from_mins(limits.accept_minutes))
                 .map_err(AppError::internal)?,
         );
-        let mut open = self.store().open_orders(limit).await?;
-        if let Some(s) = street {
-            open.retain(|o| o.street_code == s);
-        }
+        // A street's batch is the oldest open orders of that street, not of the district.
+        let open = self.store().open_orders(limit, street).await?;
         let (passed, categories) = self.store().open_order_facts().await?;
         let mut passed_by: HashMap<&str, Vec<String>> = HashMap::new();
         for (o, p) in &passed {
@@ -875,10 +889,21 @@ impl App {
                 exclude,
                 week,
             };
-            let Ok(mut ranked) = loaded.index.rank(&q, 1) else {
-                continue;
+            // The service the household picked first, as in single dispatch; else the best.
+            let picked = o
+                .service_id
+                .as_deref()
+                .and_then(|s| picked_service(&loaded.index, &q, s, &[]));
+            let best = match picked {
+                Some(c) => c,
+                None => {
+                    let Ok(mut ranked) = loaded.index.rank(&q, 1) else {
+                        continue;
+                    };
+                    let Some(best) = ranked.pop() else { continue };
+                    best
+                }
             };
-            let Some(best) = ranked.pop() else { continue };
             if loaded.index.assign(&best.provider_id, week) {
                 let capacity = loaded
                     .index
@@ -1060,53 +1085,84 @@ impl App {
             .await?;
         let mut report = SweepReport::default();
         for o in due {
-            let mut guard = self.dispatch_lock().await;
-            let mut tx = self.store().begin().await?;
-            if !tx
-                .order_take_back(&o.id, OrderState::Dispatched.as_str())
-                .await?
-            {
-                continue;
+            // One order that fails (taking it back, or sending it on) does not stop the sweep:
+            // it is logged by id and code only, and the next order is dealt with.
+            match self.expire_order(&o, now, &at).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    report.expired += 1;
+                    match self.dispatch_as_system(&o.id).await {
+                        Ok(Some(_)) => report.redispatched += 1,
+                        Ok(None) => {}
+                        Err(e) => {
+                            report.failed += 1;
+                            tracing::warn!(
+                                order.id = %o.id,
+                                error.code = %e.code,
+                                error.kind = ?e.kind,
+                                "re-dispatch after an expired accept deadline failed; the order stays open"
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(
+                        order.id = %o.id,
+                        error.code = %e.code,
+                        error.kind = ?e.kind,
+                        "taking back an order past its accept deadline failed"
+                    );
+                }
             }
-            tx.close_dispatch_attempt(&o.id, "expired", &at).await?;
-            if let Some(p) = &o.provider_id {
-                tx.release_provider(p, o.dispatch_week).await?;
-            }
-            let seq = tx.next_order_event_seq(&o.id).await?;
-            tx.insert(&OrderEventRow {
-                order_id: o.id.clone(),
-                seq,
-                action: OrderAction::Expire.as_str().into(),
-                from_state: Some(OrderState::Dispatched.as_str().into()),
-                to_state: OrderState::Created.as_str().into(),
-                provider_id: o.provider_id.clone(),
-                actor: "system".into(),
-                note: "超过接单时限未接单，改派下一位".into(),
-                at: at.clone(),
-                on_behalf: false,
-            })
-            .await?;
-            tx.journal(now, NewEntry {
+        }
+        Ok(report)
+    }
+
+    /// Takes one order past its accept deadline back from its provider (one transaction);
+    /// `false` when someone moved it meanwhile.
+    async fn expire_order(&self, o: &OrderRow, now: Timestamp, at: &str) -> Result<bool> {
+        let mut guard = self.dispatch_lock().await;
+        let mut tx = self.store().begin().await?;
+        if !tx
+            .order_take_back(&o.id, OrderState::Dispatched.as_str())
+            .await?
+        {
+            return Ok(false);
+        }
+        tx.close_dispatch_attempt(&o.id, "expired", at).await?;
+        if let Some(p) = &o.provider_id {
+            tx.release_provider(p, o.dispatch_week).await?;
+        }
+        let seq = tx.next_order_event_seq(&o.id).await?;
+        tx.insert(&OrderEventRow {
+            order_id: o.id.clone(),
+            seq,
+            action: OrderAction::Expire.as_str().into(),
+            from_state: Some(OrderState::Dispatched.as_str().into()),
+            to_state: OrderState::Created.as_str().into(),
+            provider_id: o.provider_id.clone(),
+            actor: "system".into(),
+            note: "超过接单时限未接单，改派下一位".into(),
+            at: at.to_owned(),
+            on_behalf: false,
+        })
+        .await?;
+        tx.journal(
+            now,
+            NewEntry {
                 actor: "system".into(),
                 kind: "order.expired".into(),
                 subject: o.id.clone(),
                 payload: serde_json::json!({ "provider_id": o.provider_id, "deadline": o.accept_deadline }),
-            })
-            .await?;
-            tx.commit().await?;
-            if let Some(p) = &o.provider_id {
-                self.apply_index_change(
-                    &mut guard,
-                    IndexChange::Release(p.clone(), o.dispatch_week),
-                );
-            }
-            drop(guard);
-            report.expired += 1;
-            if self.dispatch_as_system(&o.id).await?.is_some() {
-                report.redispatched += 1;
-            }
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        if let Some(p) = &o.provider_id {
+            self.apply_index_change(&mut guard, IndexChange::Release(p.clone(), o.dispatch_week));
         }
-        Ok(report)
+        Ok(true)
     }
 
     /// Runs [`App::sweep_orders`] every `every` until the app's runtime stops.
@@ -1118,10 +1174,11 @@ impl App {
             loop {
                 tick.tick().await;
                 match app.sweep_orders().await {
-                    Ok(r) if r.expired > 0 => {
+                    Ok(r) if r.expired > 0 || r.failed > 0 => {
                         tracing::info!(
                             orders.expired = r.expired,
                             orders.redispatched = r.redispatched,
+                            orders.failed = r.failed,
                             "order sweep"
                         );
                     }

@@ -1653,3 +1653,91 @@ async fn out_of_scope_households_needs_members_and_orders_answer_like_unknown_on
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn one_failing_order_does_not_stop_the_sweep() {
+    let f = fixture().await;
+    let broken = new_order(&f, H1).await;
+    let fine = new_order(&f, H1).await;
+    for id in [&broken, &fine] {
+        f.app
+            .dispatch_order(&f.staff, None, id, &DispatchInput::default())
+            .await
+            .unwrap();
+    }
+    // The first order the sweep meets cannot be dispatched again: its category is no longer
+    // one of the pack's (an error that used to end the whole sweep).
+    exec(
+        &f.url,
+        &format!(
+            "UPDATE orders SET category = 'retired_category', accept_deadline = '{}' WHERE id = '{broken}'",
+            format_instant(at("2024-03-04T01:10:00Z"))
+        ),
+    )
+    .await;
+    advance(&f, 31);
+    let report = f.app.sweep_orders().await.unwrap();
+    assert_eq!(report.expired, 2);
+    assert_eq!(report.failed, 1);
+    assert_eq!(report.redispatched, 1, "the next order was still sent on");
+    assert_eq!(state(&f, &fine).await, "dispatched");
+    assert_eq!(state(&f, &broken).await, "created");
+}
+
+#[tokio::test]
+async fn batch_dispatch_honours_the_picked_service_and_a_street_s_own_oldest_orders() {
+    let f = fixture().await;
+    // Without a pick, V1 (same community) ranks first; the household picked the service.
+    let plain = new_order(&f, H1).await;
+    advance(&f, 1);
+    let picked = f
+        .app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                service_id: Some(f.service.clone()),
+                ..care_for(H1)
+            },
+        )
+        .await
+        .unwrap()
+        .value
+        .id;
+    let ranked = f.app.order_candidates(&f.staff, &picked).await.unwrap();
+    assert_ne!(
+        ranked[0].provider_id, f.service,
+        "the pick is not simply the best"
+    );
+    let report = f
+        .app
+        .batch_dispatch(&f.staff, &BatchInput::default())
+        .await
+        .unwrap();
+    assert_eq!(report.dispatched, 2);
+    let to = |id: &str| {
+        report
+            .assignments
+            .iter()
+            .find(|a| a.0 == id)
+            .map(|a| a.1.clone())
+    };
+    assert_eq!(to(&picked), Some(f.service.clone()));
+    assert_eq!(to(&plain), Some(ranked[0].provider_id.clone()));
+
+    // Street B's staff with a batch of one: their street's oldest order, although street A
+    // has an older one still open.
+    advance(&f, 1);
+    let older_a = new_order(&f, H1).await;
+    advance(&f, 1);
+    let newer_b = new_order(&f, H2).await;
+    let report = f
+        .app
+        .batch_dispatch(&f.staff_b, &BatchInput { limit: Some(1) })
+        .await
+        .unwrap();
+    assert_eq!(report.considered, 1);
+    assert_eq!(report.dispatched, 1);
+    assert_eq!(report.assignments[0].0, newer_b);
+    assert_eq!(state(&f, &older_a).await, "created");
+}

@@ -678,15 +678,29 @@ impl Store {
         rows.iter().map(order_from_row).collect()
     }
 
-    /// Open orders (`created`), oldest first, at most `limit`.
-    pub async fn open_orders(&self, limit: i64) -> Result<Vec<OrderRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE state = 'created' \
-             ORDER BY created_at, id LIMIT $1"
-        ))
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+    /// Open orders (`created`), oldest first, at most `limit`; of `street` only if given.
+    pub async fn open_orders(&self, limit: i64, street: Option<&str>) -> Result<Vec<OrderRow>> {
+        let rows = match street {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE state = 'created' \
+                     ORDER BY created_at, id LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?
+            }
+            Some(street) => {
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE state = 'created' \
+                     AND street_code = $1 ORDER BY created_at, id LIMIT $2"
+                ))
+                .bind(street)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?
+            }
+        };
         rows.iter().map(order_from_row).collect()
     }
 
