@@ -3297,6 +3297,8 @@ mod tests {
             )
             .await
             .unwrap();
+        // Only reviewed orders' minutes are verified (the review confirms the service); a
+        // completed order's minutes wait, pending, with no record.
         let mut order_records = 0_i64;
         for o in served
             .iter()
@@ -3307,12 +3309,21 @@ mod tests {
                 .service_records_of(o.provider_id.as_deref().unwrap(), 200)
                 .await
                 .unwrap();
-            order_records += i64_of(u64_of(
+            let of_order = i64_of(u64_of(
                 records
                     .iter()
                     .filter(|r| r.record.content.contains(&o.id))
                     .count(),
             ));
+            let reviewed = o.state == "reviewed";
+            assert_eq!(o.credited, reviewed, "{}", o.id);
+            if reviewed {
+                // All confirmed (the daily maximum may still leave a day with no record).
+                assert_eq!(o.verified_minutes, o.service_minutes, "{}", o.id);
+            } else {
+                assert_eq!(of_order, 0, "{}", o.id);
+            }
+            order_records += of_order;
         }
         assert!(order_records >= 1, "volunteers served some demo orders");
         assert_eq!(

@@ -11,16 +11,18 @@
 //!   `Idempotency-Key` a retry returns the first result.
 //! - Review: once per order, by the person served or by staff recording a follow-up call
 //!   (marked `on_behalf`); the rating feeds the provider's score and the organization's average.
-//! - A volunteer's order, when completed, credits the minutes between start and completion (as
-//!   the server recorded them) as service records under the daily maximum, and points through
-//!   the same act path as verified activity hours (`source_kind = service_order`), once.
+//! - A volunteer's order, when completed, records the minutes between start and completion (as
+//!   the server recorded them) as pending: they count for nothing until verified, by the review
+//!   (which confirms the service took place) or by staff (who may correct them down). Verified
+//!   minutes become service records under the daily maximum and points through the same act
+//!   path as verified activity hours (`source_kind = service_order`), once.
 //!
 //! Dispatch (派单) is in [`crate::dispatch`], early warnings (预警) in [`crate::alerts`].
 
 use cishan_core::dispatch::{Scope, TimeWindows, VOLUNTEER_WEEKLY_CAPACITY};
 use cishan_core::order::{next_state, IllegalTransition, OrderAction, OrderState};
 use cishan_core::volunteer::{
-    credit_within_daily_max, hours_text, minutes_by_local_day, session_minutes,
+    credit_within_daily_max, first_minutes_of, hours_text, minutes_by_local_day, session_minutes,
 };
 use cishan_store::{
     format_instant, parse_instant, NewEntry, OrderEventRow, OrderFilter, OrderRow, ReviewRow,
@@ -42,6 +44,8 @@ pub const MAX_CAPACITY_PER_WEEK: i64 = 10_000;
 pub const MAX_VOLUNTEER_CATEGORIES: usize = 3;
 /// The points act source of a volunteer's completed order.
 pub const POINTS_SOURCE: &str = "service_order";
+/// The order event (and idempotency scope) of staff verifying a volunteer's minutes.
+pub const VERIFY_MINUTES: &str = "verify_minutes";
 
 // ---------------------------------------------------------------------------------------------
 // Inputs and views
@@ -164,8 +168,17 @@ pub struct OrderView {
     pub completed_at: Option<String>,
     pub reviewed_at: Option<String>,
     pub cancelled_at: Option<String>,
+    /// Minutes between start and completion, as the server recorded them (the volunteer's
+    /// stated service).
     pub service_minutes: Option<i64>,
-    /// A volunteer's minutes from this order were credited to their hours and points.
+    /// A volunteer's minutes awaiting verification (by the review or by staff): they count
+    /// nowhere yet.
+    pub minutes_pending: bool,
+    /// The minutes confirmed, at most `service_minutes` (staff may correct them down).
+    pub verified_minutes: Option<i64>,
+    pub verified_at: Option<String>,
+    /// A volunteer's minutes from this order were verified and credited to their hours and
+    /// points.
     pub credited: bool,
 }
 
@@ -256,6 +269,19 @@ pub struct ReviewInput {
     pub rating: i64,
     #[serde(default)]
     pub comment: Option<String>,
+}
+
+/// Staff verifying a volunteer's minutes of a completed order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyMinutesInput {
+    /// The minutes confirmed, 0 up to what the completion recorded (`service_minutes`);
+    /// omitted: all of them.
+    #[serde(default)]
+    pub minutes: Option<i64>,
+    /// Why the minutes were corrected, if they were.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// Which orders to list.
@@ -499,6 +525,9 @@ impl App {
             reviewed_at: o.reviewed_at.clone(),
             cancelled_at: o.cancelled_at.clone(),
             service_minutes: o.service_minutes,
+            minutes_pending: minutes_pending(o),
+            verified_minutes: o.verified_minutes,
+            verified_at: o.verified_at.clone(),
             credited: o.credited,
         }
     }
@@ -1133,6 +1162,9 @@ impl App {
             reviewed_at: None,
             cancelled_at: None,
             service_minutes: None,
+            verified_minutes: None,
+            verified_by: None,
+            verified_at: None,
             on_behalf,
             credited: false,
             synthetic: false,
@@ -1474,7 +1506,9 @@ impl App {
         };
         let hash = request_hash(&(id, action.as_str(), extra));
         let scope = format!("order:{}:{id}:{}", action.as_str(), actor.user_id);
-        let rules = if action == OrderAction::Complete {
+        // A review verifies a volunteer's pending minutes and credits them.
+        let credits = action == OrderAction::Review;
+        let rules = if credits {
             Some(self.volunteer_rules().await?)
         } else {
             None
@@ -1483,7 +1517,7 @@ impl App {
         let now = self.clock().now();
         let at = format_instant(now);
         let mut tx = self.store().begin().await?;
-        if action == OrderAction::Complete {
+        if credits {
             // Points acts are written under the write lock (see `points::record_act`).
             tx.lock_writes().await?;
         }
@@ -1525,6 +1559,8 @@ impl App {
         };
         let provider_id = row.provider_id.clone();
         let mut index_change = IndexChange::None;
+        // Minutes this move (a review) verified and credited, if it did.
+        let mut credited_now: Option<i64> = None;
         match action {
             OrderAction::Accept => {
                 if !tx
@@ -1562,25 +1598,8 @@ impl App {
                     tx.need_set_state(need, &["ordered", "open"], "met", Some(&at))
                         .await?;
                 }
-                if row.provider_kind.as_deref() == Some("volunteer") {
-                    let p = provider_id.clone().unwrap_or_default();
-                    let credited = self
-                        .credit_order_minutes(
-                            &mut tx,
-                            &row,
-                            &p,
-                            started,
-                            now,
-                            rules
-                                .as_ref()
-                                .map_or(cishan_core::volunteer::DEFAULT_DAILY_MAX_MINUTES, |r| {
-                                    r.daily_max_minutes
-                                }),
-                            &actor.user_id,
-                        )
-                        .await?;
-                    row.credited = credited;
-                }
+                // A volunteer's minutes are pending now: they count once verified (the review,
+                // or staff), like an activity's session once its organizer verifies it.
             }
             OrderAction::Reject => {
                 if !tx.order_take_back(id, from.as_str()).await? {
@@ -1657,6 +1676,27 @@ impl App {
                     .await?;
                 tx.add_provider_rating(&p, rating).await?;
                 row.reviewed_at = Some(at.clone());
+                // The person served (or staff from a follow-up call) confirms the service took
+                // place: the volunteer's pending minutes count, all of them. Never a volunteer
+                // confirming their own minutes.
+                if minutes_pending(&row) && actor.participant_id.as_deref() != Some(p.as_str()) {
+                    let daily_max = rules
+                        .as_ref()
+                        .map_or(cishan_core::volunteer::DEFAULT_DAILY_MAX_MINUTES, |r| {
+                            r.daily_max_minutes
+                        });
+                    let minutes = row.service_minutes.unwrap_or(0);
+                    credited_now = self
+                        .credit_order_minutes(
+                            &mut tx,
+                            &mut row,
+                            minutes,
+                            daily_max,
+                            &actor.user_id,
+                            now,
+                        )
+                        .await?;
+                }
                 index_change = IndexChange::Rating(p, rating);
             }
             OrderAction::Dispatch | OrderAction::Expire => unreachable!("refused above"),
@@ -1691,6 +1731,8 @@ impl App {
                     "from": from.as_str(), "to": to.as_str(), "provider_id": provider_id,
                     "on_behalf": on_behalf, "rating": review.as_ref().map(|r| r.0),
                     "service_minutes": row.service_minutes, "credited": row.credited,
+                    "verified_minutes": credited_now.and(row.verified_minutes),
+                    "credited_minutes": credited_now,
                 }),
             },
         )
@@ -1717,36 +1759,184 @@ impl App {
         })
     }
 
-    /// Credits a volunteer's minutes of a completed order, once: service records per local
-    /// day under the daily maximum and a points act (as verified activity hours are).
-    #[expect(clippy::too_many_arguments, reason = "the facts of one credit")]
+    /// Staff verify a volunteer's minutes of a completed (or reviewed) order: all of them, or
+    /// fewer (`minutes`, never above what the completion recorded). They then count, once:
+    /// verifying an order already verified (by staff or by its review) changes nothing and
+    /// answers the order as it is, as verifying an activity's session twice does.
+    pub async fn verify_order_minutes(
+        &self,
+        actor: &Actor,
+        key: Option<&IdempotencyKey>,
+        id: &str,
+        input: &VerifyMinutesInput,
+    ) -> Result<Outcome<OrderView>> {
+        let access = self.order_access(actor).await?;
+        let note = text(
+            "note",
+            input.note.as_deref().unwrap_or(""),
+            "核验说明",
+            false,
+            MAX_TEXT_CHARS,
+        )?;
+        let hash = request_hash(&(id, VERIFY_MINUTES, input));
+        let scope = format!("order:{VERIFY_MINUTES}:{id}:{}", actor.user_id);
+        let rules = self.volunteer_rules().await?;
+        let now = self.clock().now();
+        let at = format_instant(now);
+        let mut tx = self.store().begin().await?;
+        // Points acts are written under the write lock (see `points::record_act`).
+        tx.lock_writes().await?;
+        if let Some(key) = key {
+            if let Some(done) = replay(&mut tx, &scope, key, &hash).await? {
+                return Ok(done);
+            }
+        }
+        let mut row = tx
+            .order(id)
+            .await?
+            .filter(|o| access.may_view(o))
+            .ok_or_else(|| AppError::not_found("order"))?;
+        // Staff of the order's street (or the district) verify; the volunteer never verifies
+        // their own minutes, and the person served confirms them by reviewing.
+        if !access.street_staff(&row.street_code) {
+            return Err(AppError::forbidden());
+        }
+        if row.provider_kind.as_deref() != Some("volunteer") {
+            return Err(AppError::conflict(
+                "order.no_volunteer_minutes",
+                "这张订单不是志愿者承接的，没有需要核验的志愿服务时长。",
+            ));
+        }
+        if row.credited {
+            return Ok(Outcome {
+                value: self.order_view(&row),
+                replayed: false,
+            });
+        }
+        let state = parse_state(&row.state)?;
+        if !matches!(state, OrderState::Completed | OrderState::Reviewed) {
+            return Err(AppError::conflict(
+                "order.not_completed",
+                format!(
+                    "订单当前状态为「{}」，服务完成后才能核验服务时长。",
+                    state.name_zh()
+                ),
+            ));
+        }
+        let stated = row.service_minutes.unwrap_or(0);
+        let minutes = input.minutes.unwrap_or(stated);
+        if !(0..=stated).contains(&minutes) {
+            return Err(AppError::invalid(
+                "minutes",
+                "order.minutes_invalid",
+                format!(
+                    "核验的服务时长应为 0 到 {stated} 分钟之间的整数（不能超过志愿者完成服务时记录的时长）。"
+                ),
+            ));
+        }
+        let Some(credited) = self
+            .credit_order_minutes(
+                &mut tx,
+                &mut row,
+                minutes,
+                rules.daily_max_minutes,
+                &actor.user_id,
+                now,
+            )
+            .await?
+        else {
+            // Verified meanwhile; under the write lock this cannot happen, but nothing changed.
+            return Ok(Outcome {
+                value: self.order_view(&row),
+                replayed: false,
+            });
+        };
+        let corrected = minutes < stated;
+        let seq = tx.next_order_event_seq(id).await?;
+        tx.insert(&OrderEventRow {
+            order_id: id.to_owned(),
+            seq,
+            action: VERIFY_MINUTES.into(),
+            from_state: Some(state.as_str().into()),
+            to_state: state.as_str().into(),
+            provider_id: row.provider_id.clone(),
+            actor: actor.user_id.clone(),
+            note: match (corrected, note.is_empty()) {
+                (false, _) => format!("核验 {minutes} 分钟"),
+                (true, true) => format!("核验 {minutes} 分钟（原记录 {stated} 分钟）"),
+                (true, false) => format!("核验 {minutes} 分钟（原记录 {stated} 分钟）：{note}"),
+            },
+            at: at.clone(),
+            on_behalf: false,
+        })
+        .await?;
+        tx.journal(
+            now,
+            NewEntry {
+                actor: actor.user_id.clone(),
+                kind: "order.minutes_verified".into(),
+                subject: id.to_owned(),
+                payload: serde_json::json!({
+                    "state": state.as_str(), "provider_id": row.provider_id,
+                    "service_minutes": stated, "verified_minutes": minutes,
+                    "corrected": corrected, "credited_minutes": credited,
+                }),
+            },
+        )
+        .await?;
+        let view = self.order_view(&row);
+        if let Some(key) = key {
+            save_replay(&mut tx, &scope, key, &hash, 200, &view, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Outcome {
+            value: view,
+            replayed: false,
+        })
+    }
+
+    /// Verifies and credits a volunteer's minutes of a completed order, once: `minutes` (at
+    /// most what the completion recorded; the caller checks) become service records per local
+    /// day under the daily maximum, keeping the start of the session when they were corrected
+    /// down, and one points act, as verified activity hours do. `None` when the order was
+    /// already verified (nothing changed), else the minutes credited (the daily maximum may
+    /// have taken some).
     async fn credit_order_minutes(
         &self,
         tx: &mut WriteTx,
-        row: &OrderRow,
-        participant_id: &str,
-        started: Timestamp,
-        ended: Timestamp,
+        row: &mut OrderRow,
+        minutes: i64,
         daily_max: i64,
         by: &str,
-    ) -> Result<bool> {
-        if !tx.order_mark_credited(&row.id).await? {
-            return Ok(true);
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let at = format_instant(now);
+        if !tx.order_mark_verified(&row.id, minutes, by, &at).await? {
+            return Ok(None);
         }
+        row.credited = true;
+        row.verified_minutes = Some(minutes);
+        row.verified_by = Some(by.to_owned());
+        row.verified_at = Some(at);
+        let participant_id = row.provider_id.clone().unwrap_or_default();
+        let started = stored_instant(row.started_at.as_deref().unwrap_or_default())?;
+        let ended = stored_instant(row.completed_at.as_deref().unwrap_or_default())?;
         let tz = jiff::tz::TimeZone::get(&self.pack().timezone).map_err(AppError::internal)?;
         let mut credited = 0_i64;
         let mut records = Vec::new();
-        for (day, minutes) in minutes_by_local_day(started, ended, &tz) {
+        for (day, day_minutes) in
+            first_minutes_of(minutes_by_local_day(started, ended, &tz), minutes)
+        {
             let day = day.to_string();
-            let already = tx.credited_minutes_on(participant_id, &day).await?;
-            let credit = credit_within_daily_max(minutes, already, daily_max);
+            let already = tx.credited_minutes_on(&participant_id, &day).await?;
+            let credit = credit_within_daily_max(day_minutes, already, daily_max);
             if credit == 0 {
                 continue;
             }
             credited += credit;
             records.push(ServiceRecordDetail {
                 id: new_id("svc"),
-                volunteer_participant_id: participant_id.to_owned(),
+                volunteer_participant_id: participant_id.clone(),
                 duration_minutes: credit,
                 served_on: day,
                 content: format!(
@@ -1773,7 +1963,7 @@ impl App {
             crate::points::record_act(
                 tx,
                 crate::points::NewAct {
-                    participant_id: participant_id.to_owned(),
+                    participant_id,
                     kind: cishan_core::points::ActKind::VolunteerMinutes,
                     category: Some(row.category.clone()),
                     quantity: credited,
@@ -1781,14 +1971,22 @@ impl App {
                     source_id: row.id.clone(),
                     occurred_at: ended,
                     recorded_by: by.to_owned(),
-                    recorded_at: self.clock().now(),
+                    recorded_at: now,
                     note: format!("服务订单 {}", hours_text(credited)),
                 },
             )
             .await?;
         }
-        Ok(true)
+        Ok(Some(credited))
     }
+}
+
+/// A volunteer's minutes of a completed order that no review or staff has verified yet.
+pub(crate) fn minutes_pending(o: &OrderRow) -> bool {
+    o.provider_kind.as_deref() == Some("volunteer")
+        && !o.credited
+        && o.service_minutes.is_some()
+        && matches!(o.state.as_str(), "completed" | "reviewed")
 }
 
 /// What a move carries besides its action.
@@ -1823,6 +2021,7 @@ fn past_tense(action: OrderAction) -> &'static str {
 pub(crate) fn action_name(action: &str) -> String {
     match action {
         "create" => "点单".to_owned(),
+        VERIFY_MINUTES => "核验服务时长".to_owned(),
         other => cishan_core::order::ALL_ACTIONS
             .iter()
             .find(|a| a.as_str() == other)

@@ -2,7 +2,8 @@
 //! `CISHAN_TEST_POSTGRES_URL`): the catalogue, every legal and illegal move of the state
 //! machine, concurrent moves, dispatch ranking and its explanations, staff override, the accept
 //! deadline passed over by moving the clock, batch dispatch within capacity, reviews once and
-//! their effect on scores, volunteer minutes credited once, early warnings and scoping.
+//! their effect on scores, volunteer minutes pending until the review or staff verify them and
+//! then credited once, early warnings and scoping.
 
 mod db_support;
 
@@ -12,7 +13,8 @@ use cishan_app::alerts::AlertQuery;
 use cishan_app::dispatch::{BatchInput, DispatchInput};
 use cishan_app::donations::IdempotencyKey;
 use cishan_app::orders::{
-    OrderInput, OrderListQuery, ReasonInput, ReviewInput, ServiceInput, VolunteerCategoriesInput,
+    OrderInput, OrderListQuery, ReasonInput, ReviewInput, ServiceInput, VerifyMinutesInput,
+    VolunteerCategoriesInput,
 };
 use cishan_app::{Actor, App, AppError, Config, ErrorKind, FixedClock, Role};
 use cishan_core::region::embedded::lucheng;
@@ -436,7 +438,10 @@ async fn an_order_goes_through_every_state_with_its_history() {
     let done = f.app.complete_order(&v1, None, &id).await.unwrap().value;
     assert_eq!(done.state, "completed");
     assert_eq!(done.service_minutes, Some(90));
-    assert!(done.credited);
+    // The volunteer's minutes wait for the review (or staff) to verify them.
+    assert!(!done.credited);
+    assert!(done.minutes_pending);
+    assert_eq!(done.verified_minutes, None);
     let reviewed = f
         .app
         .review_order(
@@ -452,6 +457,10 @@ async fn an_order_goes_through_every_state_with_its_history() {
         .unwrap()
         .value;
     assert_eq!(reviewed.state, "reviewed");
+    // The review confirms the service: all 90 minutes count.
+    assert!(reviewed.credited);
+    assert!(!reviewed.minutes_pending);
+    assert_eq!(reviewed.verified_minutes, Some(90));
     let detail = f.app.order_detail(&member(SERVED), &id).await.unwrap();
     let actions: Vec<&str> = detail.events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
@@ -957,6 +966,31 @@ async fn a_review_is_once_and_feeds_the_score_and_the_organization() {
         .any(|a| a.kind == "low_rating" && a.subject_id == id));
 }
 
+/// V1's verified minutes, service records of orders, and points acts of orders (quantities).
+async fn credited(f: &Fixture) -> (i64, usize, Vec<i64>) {
+    let hours = f.app.volunteer_hours(&f.staff, V1).await.unwrap();
+    let records = hours
+        .records
+        .iter()
+        .filter(|r| r.content.contains("服务订单"))
+        .count();
+    let statement = f.app.points_statement(&f.staff, V1).await.unwrap();
+    let acts = statement
+        .acts
+        .iter()
+        .filter(|a| a.source_kind == "service_order")
+        .map(|a| a.quantity)
+        .collect();
+    (hours.verified_minutes, records, acts)
+}
+
+fn review(rating: i64) -> ReviewInput {
+    ReviewInput {
+        rating,
+        comment: None,
+    }
+}
+
 #[tokio::test]
 async fn a_volunteer_s_minutes_are_credited_once() {
     let f = fixture().await;
@@ -983,9 +1017,35 @@ async fn a_volunteer_s_minutes_are_credited_once() {
             .await
             .unwrap_err(),
     );
-    let hours = f.app.volunteer_hours(&member(V1), V1).await.unwrap();
-    assert_eq!(hours.verified_minutes, 75);
-    assert_eq!(hours.records.len(), 1);
+    // Completed, the minutes are pending: no hours, no record, no points.
+    assert!(first.value.minutes_pending);
+    assert_eq!(credited(&f).await, (0, 0, vec![]));
+    // The person served reviews: the service took place, the 75 minutes count.
+    let reviewed = f
+        .app
+        .review_order(&member(SERVED), None, &id, &review(5))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(reviewed.verified_minutes, Some(75));
+    assert_eq!(credited(&f).await, (75, 1, vec![75]));
+    // Staff verifying afterwards changes nothing, even asking for fewer minutes.
+    let verified = f
+        .app
+        .verify_order_minutes(
+            &f.staff,
+            None,
+            &id,
+            &VerifyMinutesInput {
+                minutes: Some(10),
+                note: None,
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(verified.verified_minutes, Some(75));
+    assert_eq!(credited(&f).await, (75, 1, vec![75]));
     let statement = f.app.points_statement(&member(V1), V1).await.unwrap();
     let acts: Vec<_> = statement
         .acts
@@ -994,6 +1054,190 @@ async fn a_volunteer_s_minutes_are_credited_once() {
         .collect();
     assert_eq!(acts.len(), 1);
     assert_eq!(acts[0].source_id, id);
+}
+
+#[tokio::test]
+async fn minutes_of_an_unreviewed_order_count_only_once_staff_verify_them() {
+    let f = fixture().await;
+    let id = order_in(&f, "in_service").await;
+    advance(&f, 75);
+    let done = f
+        .app
+        .complete_order(&member(V1), None, &id)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(done.service_minutes, Some(75));
+    assert!(done.minutes_pending);
+    // Days go by without a review: still nothing counts.
+    advance(&f, 3 * 24 * 60);
+    assert_eq!(credited(&f).await, (0, 0, vec![]));
+    let hours = f.app.volunteer_hours(&member(V1), V1).await.unwrap();
+    assert_eq!((hours.stars, hours.verified_minutes), (0, 0));
+    let all = VerifyMinutesInput::default();
+    // The volunteer may not verify their own minutes, nor the person served (they review);
+    // staff of another street do not see the order.
+    for who in [member(V1), member(SERVED)] {
+        let e = f
+            .app
+            .verify_order_minutes(&who, None, &id, &all)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Forbidden, "{e:?}");
+    }
+    let e = f
+        .app
+        .verify_order_minutes(&f.staff_b, None, &id, &all)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
+    // Never above what the completion recorded, never negative.
+    for minutes in [76, -1] {
+        let e = f
+            .app
+            .verify_order_minutes(
+                &f.staff,
+                None,
+                &id,
+                &VerifyMinutesInput {
+                    minutes: Some(minutes),
+                    note: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.field.as_deref()),
+            (ErrorKind::Invalid, "order.minutes_invalid", Some("minutes")),
+            "{minutes}"
+        );
+    }
+    assert_eq!(credited(&f).await, (0, 0, vec![]));
+    // Staff verify, correcting 75 minutes down to 50 (a follow-up call), with a key.
+    let key = IdempotencyKey::parse("verify-1").unwrap();
+    let fifty = VerifyMinutesInput {
+        minutes: Some(50),
+        note: Some("回访核实".into()),
+    };
+    let first = f
+        .app
+        .verify_order_minutes(&f.staff, Some(&key), &id, &fifty)
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.value.state, "completed");
+    assert_eq!(first.value.service_minutes, Some(75));
+    assert_eq!(first.value.verified_minutes, Some(50));
+    assert!(first.value.credited && !first.value.minutes_pending);
+    assert_eq!(credited(&f).await, (50, 1, vec![50]));
+    let replayed = f
+        .app
+        .verify_order_minutes(&f.staff, Some(&key), &id, &fifty)
+        .await
+        .unwrap();
+    assert!(replayed.replayed);
+    // Verifying twice, then reviewing, credits once.
+    let twice = f
+        .app
+        .verify_order_minutes(&f.staff, None, &id, &all)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(twice.verified_minutes, Some(50));
+    let reviewed = f
+        .app
+        .review_order(&member(SERVED), None, &id, &review(4))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(reviewed.state, "reviewed");
+    assert_eq!(reviewed.verified_minutes, Some(50));
+    assert_eq!(credited(&f).await, (50, 1, vec![50]));
+    // The history and the journal record the correction once.
+    let detail = f.app.order_detail(&f.staff, &id).await.unwrap();
+    let verifications: Vec<_> = detail
+        .events
+        .iter()
+        .filter(|e| e.action == "verify_minutes")
+        .collect();
+    assert_eq!(verifications.len(), 1);
+    assert_eq!(verifications[0].action_name, "核验服务时长");
+    assert!(verifications[0]
+        .note
+        .contains("核验 50 分钟（原记录 75 分钟）"));
+    let entries = f.app.store().journal_for_subject(&id).await.unwrap();
+    let verified: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "order.minutes_verified")
+        .collect();
+    assert_eq!(verified.len(), 1);
+    let payload: serde_json::Value = serde_json::from_str(&verified[0].payload).unwrap();
+    assert_eq!(payload["service_minutes"], 75);
+    assert_eq!(payload["verified_minutes"], 50);
+    assert_eq!(payload["corrected"], true);
+    assert_eq!(payload["credited_minutes"], 50);
+}
+
+#[tokio::test]
+async fn only_a_volunteer_s_completed_orders_have_minutes_to_verify() {
+    let f = fixture().await;
+    let all = VerifyMinutesInput::default();
+    // Not completed yet, and cancelled in service: nothing to verify, nothing ever counts.
+    let serving = order_in(&f, "in_service").await;
+    advance(&f, 40);
+    let e = f
+        .app
+        .verify_order_minutes(&f.staff, None, &serving, &all)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Conflict, "order.not_completed")
+    );
+    f.app
+        .cancel_order(&f.staff, None, &serving, &ReasonInput::default())
+        .await
+        .unwrap();
+    let e = f
+        .app
+        .verify_order_minutes(&f.staff, None, &serving, &all)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Conflict, "order.not_completed")
+    );
+    assert_eq!(credited(&f).await, (0, 0, vec![]));
+    // A service's order has no volunteer minutes.
+    let id = new_order(&f, H1).await;
+    f.app
+        .dispatch_order(
+            &f.staff,
+            None,
+            &id,
+            &DispatchInput {
+                provider_id: Some(f.service.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    for step in ["accept", "start", "complete"] {
+        let r = match step {
+            "accept" => f.app.accept_order(&f.org_a, None, &id).await,
+            "start" => f.app.start_order(&f.org_a, None, &id).await,
+            _ => f.app.complete_order(&f.org_a, None, &id).await,
+        };
+        assert!(!r.unwrap().value.minutes_pending, "{step}");
+    }
+    let e = f
+        .app
+        .verify_order_minutes(&f.staff, None, &id, &all)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Conflict, "order.no_volunteer_minutes")
+    );
 }
 
 #[tokio::test]

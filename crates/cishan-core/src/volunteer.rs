@@ -144,6 +144,24 @@ pub fn credit_within_daily_max(minutes: i64, already_credited: i64, daily_max: i
         .min((daily_max - already_credited.max(0)).max(0))
 }
 
+/// The first `total` minutes of a session split by day: the days in order, each keeping its
+/// minutes until `total` is used up (staff correcting a stated duration down keep the start of
+/// the session). Days left with nothing are dropped; the parts add up to
+/// `min(total, sum of parts)`, never less than 0.
+pub fn first_minutes_of<T>(parts: Vec<(T, i64)>, total: i64) -> Vec<(T, i64)> {
+    let mut left = total.max(0);
+    let mut kept = Vec::new();
+    for (day, minutes) in parts {
+        let take = minutes.max(0).min(left);
+        if take == 0 {
+            continue;
+        }
+        left -= take;
+        kept.push((day, take));
+    }
+    kept
+}
+
 /// Hours and minutes for display: `12 小时 5 分钟`.
 pub fn hours_text(minutes: i64) -> String {
     let minutes = minutes.max(0);
@@ -224,6 +242,21 @@ mod tests {
         assert_eq!(credit_within_daily_max(300, 480, 480), 0);
         assert_eq!(credit_within_daily_max(300, 600, 480), 0);
         assert_eq!(credit_within_daily_max(0, 0, 480), 0);
+    }
+
+    #[test]
+    fn a_correction_keeps_the_first_minutes_of_the_session() {
+        let parts = vec![("d1", 90), ("d2", 75)];
+        assert_eq!(first_minutes_of(parts.clone(), 165), parts);
+        assert_eq!(first_minutes_of(parts.clone(), 500), parts);
+        assert_eq!(
+            first_minutes_of(parts.clone(), 100),
+            vec![("d1", 90), ("d2", 10)]
+        );
+        assert_eq!(first_minutes_of(parts.clone(), 90), vec![("d1", 90)]);
+        assert_eq!(first_minutes_of(parts.clone(), 30), vec![("d1", 30)]);
+        assert!(first_minutes_of(parts.clone(), 0).is_empty());
+        assert!(first_minutes_of(parts, -5).is_empty());
     }
 
     #[test]

@@ -101,7 +101,12 @@ pub struct OrderRow {
     pub reviewed_at: Option<String>,
     pub cancelled_at: Option<String>,
     pub service_minutes: Option<i64>,
+    /// A volunteer's minutes confirmed (by a review or staff), at most `service_minutes`.
+    pub verified_minutes: Option<i64>,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<String>,
     pub on_behalf: bool,
+    /// The volunteer's minutes were verified and credited (once).
     pub credited: bool,
     pub synthetic: bool,
 }
@@ -109,14 +114,16 @@ bulk_row!(OrderRow, "orders",
     [id, household_id, member_id, need_id, service_id, category, community_code, street_code,
      description, wanted_at, state, provider_kind, provider_id, provider_org_id, dispatch_week,
      accept_deadline, passes, requested_by, created_at, first_dispatched_at, dispatched_at,
-     accepted_at, started_at, completed_at, reviewed_at, cancelled_at, service_minutes],
+     accepted_at, started_at, completed_at, reviewed_at, cancelled_at, service_minutes,
+     verified_minutes, verified_by, verified_at],
     flags [on_behalf, credited, synthetic]);
 
 const ORDER_COLUMNS: &str = "id, household_id, member_id, need_id, service_id, category, \
     community_code, street_code, description, wanted_at, state, provider_kind, provider_id, \
     provider_org_id, dispatch_week, accept_deadline, passes, requested_by, created_at, \
     first_dispatched_at, dispatched_at, accepted_at, started_at, completed_at, reviewed_at, \
-    cancelled_at, service_minutes, on_behalf, credited, synthetic";
+    cancelled_at, service_minutes, verified_minutes, verified_by, verified_at, on_behalf, \
+    credited, synthetic";
 
 fn order_from_row(r: &AnyRow) -> Result<OrderRow> {
     Ok(OrderRow {
@@ -147,6 +154,9 @@ fn order_from_row(r: &AnyRow) -> Result<OrderRow> {
         reviewed_at: r.try_get("reviewed_at")?,
         cancelled_at: r.try_get("cancelled_at")?,
         service_minutes: r.try_get("service_minutes")?,
+        verified_minutes: r.try_get("verified_minutes")?,
+        verified_by: r.try_get("verified_by")?,
+        verified_at: r.try_get("verified_at")?,
         on_behalf: get_flag(r, "on_behalf")?,
         credited: get_flag(r, "credited")?,
         synthetic: get_flag(r, "synthetic")?,
@@ -1268,12 +1278,26 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Marks the order's volunteer minutes credited. False when they already were.
-    pub async fn order_mark_credited(&mut self, id: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE orders SET credited = 1 WHERE id = $1 AND credited = 0")
-            .bind(id)
-            .execute(self.conn())
-            .await?;
+    /// Marks the order's volunteer minutes verified (`minutes` confirmed by `by` at `at`) and
+    /// credited. False (nothing changed) when they already were: the compare-and-set on
+    /// `credited` is what makes a review and a staff verification credit once between them.
+    pub async fn order_mark_verified(
+        &mut self,
+        id: &str,
+        minutes: i64,
+        by: &str,
+        at: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE orders SET credited = 1, verified_minutes = $1, verified_by = $2, \
+             verified_at = $3 WHERE id = $4 AND credited = 0",
+        )
+        .bind(minutes)
+        .bind(by)
+        .bind(at)
+        .bind(id)
+        .execute(self.conn())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
