@@ -858,6 +858,7 @@ impl Modify for SecuritySchemes {
         crate::api_orders::cancel,
         crate::api_orders::reject,
         crate::api_orders::review,
+        crate::api_orders::verify_minutes,
         crate::api_orders::batch,
         crate::api_orders::sweep,
         crate::api_orders::alerts,

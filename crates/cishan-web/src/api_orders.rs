@@ -17,7 +17,8 @@ use cishan_app::dispatch::{
 use cishan_app::donations::IdempotencyKey;
 use cishan_app::orders::{
     OrderDetail, OrderImportReport, OrderInput, OrderListQuery, OrderView, OrgRatingView,
-    ReasonInput, ReviewInput, ServiceInput, ServiceView, VolunteerCategoriesInput,
+    ReasonInput, ReviewInput, ServiceInput, ServiceView, VerifyMinutesInput,
+    VolunteerCategoriesInput,
 };
 use cishan_app::AppError;
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,11 @@ pub(crate) fn routes() -> Vec<crate::Route> {
         (M::POST, "/api/v1/orders/{id}/cancel", routing::post(cancel)),
         (M::POST, "/api/v1/orders/{id}/reject", routing::post(reject)),
         (M::POST, "/api/v1/orders/{id}/review", routing::post(review)),
+        (
+            M::POST,
+            "/api/v1/orders/{id}/verify-minutes",
+            routing::post(verify_minutes),
+        ),
         (M::POST, "/api/v1/dispatch/batch", routing::post(batch)),
         (M::POST, "/api/v1/dispatch/sweep", routing::post(sweep)),
         (M::GET, "/api/v1/alerts", routing::get(alerts)),
@@ -410,7 +416,7 @@ order_move!(
 order_move!(
     complete,
     "/api/v1/orders/{id}/complete",
-    "Complete an order in service (a volunteer's minutes are credited once)",
+    "Complete an order in service (a volunteer's minutes are recorded, pending verification)",
     complete_order
 );
 
@@ -481,6 +487,34 @@ pub(crate) async fn review(
     let outcome = state
         .app
         .review_order(&actor, key.as_ref(), &id, &input)
+        .await
+        .map_err(app_error)?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Verify a volunteer's minutes of a completed order (staff), so they count, once
+///
+/// Staff of the order's street or the district. All the minutes the completion recorded, or
+/// fewer (`minutes`, never more). The review of the person served verifies them too; once
+/// verified, verifying again changes nothing and answers the order as it is. 409 before
+/// completion or for an order a service (not a volunteer) holds.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/verify-minutes", tag = "api", request_body(content = VerifyMinutesInput, description = "Optional"),
+    params(("id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = OrderView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn verify_minutes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let id = path(id)?;
+    let actor = api_actor(&state, &headers).await?;
+    let key = optional_key(&headers)?;
+    let input: VerifyMinutesInput = optional_body(&bytes)?;
+    let outcome = state
+        .app
+        .verify_order_minutes(&actor, key.as_ref(), &id, &input)
         .await
         .map_err(app_error)?;
     Ok(respond(StatusCode::OK, outcome))

@@ -22,7 +22,7 @@ use cishan_app::alerts::{AlertList, AlertQuery};
 use cishan_app::dispatch::{BatchInput, CandidateView, DispatchInput};
 use cishan_app::orders::{
     OrderDetail, OrderInput, OrderListQuery, OrderView, ReasonInput, ReviewInput, ServiceInput,
-    ServiceView,
+    ServiceView, VerifyMinutesInput,
 };
 use cishan_app::{AppError, ErrorKind};
 use serde::Deserialize;
@@ -106,6 +106,7 @@ fn done_text(action: &str) -> &'static str {
         "complete" => "服务已完成。",
         "cancel" => "订单已取消。",
         "review" => "评价已提交，谢谢！",
+        "verify_minutes" => "服务时长已核验，已计入志愿服务时长和积分。",
         "batch" => "批量派单完成。",
         "service" => "服务已发布。",
         "order" => "已为该户下单（点单），请在下方派单。",
@@ -285,6 +286,7 @@ pub(crate) fn order_field_label(field: &str) -> &str {
         "category" => "服务类别",
         "description" => "需求说明",
         "wanted_at" => "期望服务时间",
+        "minutes" => "核验服务时长",
         other => other,
     }
 }
@@ -498,6 +500,8 @@ struct OrderTemplate {
     detail: OrderDetail,
     created_at: String,
     candidates: Vec<CandidateView>,
+    /// Staff see the verification of a volunteer's pending minutes.
+    staff: bool,
     back: String,
     done: Option<String>,
     error: Option<String>,
@@ -530,6 +534,7 @@ pub(crate) async fn order_page(
         created_at: local_time(&state, &detail.order.created_at),
         detail,
         candidates,
+        staff: actor.is_staff(),
         back,
         done: f.done.map(|d| done_text(&d).to_owned()),
         error: f.error,
@@ -541,10 +546,13 @@ pub(crate) async fn order_page(
 #[serde(default)]
 pub(crate) struct MoveForm {
     csrf: String,
-    /// dispatch, accept, reject, start, complete, cancel or review.
+    /// dispatch, accept, reject, start, complete, cancel, review or verify_minutes.
     action: String,
     provider_id: String,
+    /// A reason (reject, cancel) or a verification's note.
     reason: String,
+    /// The minutes staff verify (empty: all of them).
+    minutes: String,
     rating: String,
     comment: String,
     /// The page to go back to (a path on this site).
@@ -561,6 +569,21 @@ fn safe_back(back: &str) -> String {
     } else {
         "/me/orders".to_owned()
     }
+}
+
+/// The minutes a verification form sends: empty means all of them.
+fn form_minutes(text: &str) -> Result<Option<i64>, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>().map(Some).map_err(|_| {
+        AppError::invalid(
+            "minutes",
+            "order.minutes_invalid",
+            "核验的服务时长应为整数分钟。",
+        )
+    })
 }
 
 /// Moves an order (the same use cases as the API)
@@ -626,6 +649,21 @@ pub(crate) async fn move_order(
                 "review.rating_invalid",
                 "请选择 1 到 5 星。",
             )),
+        },
+        "verify_minutes" => match form_minutes(&form.minutes) {
+            Ok(minutes) => app
+                .verify_order_minutes(
+                    actor,
+                    None,
+                    &id,
+                    &VerifyMinutesInput {
+                        minutes,
+                        note: reason.reason.clone(),
+                    },
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
         },
         _ => Err(AppError::invalid(
             "action",

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub base: String,
     pub app: App,
     pub admin: Actor,
+    /// The app's clock, for tests that let time pass.
+    pub clock: Arc<FixedClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -29,9 +31,13 @@ impl TestApp {
             data_dir: dir.path().into(),
         };
         let clock = Arc::new(FixedClock::new(at("2024-03-01T02:00:00Z")));
-        let app = App::open(&config, cishan_core::region::embedded::lucheng(), clock)
-            .await
-            .unwrap();
+        let app = App::open(
+            &config,
+            cishan_core::region::embedded::lucheng(),
+            clock.clone(),
+        )
+        .await
+        .unwrap();
         let admin = app
             .create_user(None, "admin", "管理员", ADMIN_PASSWORD, Role::Admin)
             .await
@@ -46,6 +52,7 @@ impl TestApp {
             base,
             app,
             admin,
+            clock,
             shutdown: Some(tx),
             _dir: dir,
         }

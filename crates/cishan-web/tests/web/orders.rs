@@ -2,11 +2,12 @@
 //! current state, dispatch with explained candidates and a replayed `Idempotency-Key`, the
 //! provider's moves, the review once, alerts behind sign-in, and the pages (catalogue,
 //! dispatch board, order page with candidates, a move posted from a form, warnings, the
-//! dashboard's warning box).
+//! dashboard's warning box); a volunteer's pending minutes verified from the order page and
+//! over `POST /api/v1/orders/{id}/verify-minutes`.
 
-use cishan_app::orders::ServiceInput;
+use cishan_app::orders::{ServiceInput, VolunteerCategoriesInput};
 use cishan_app::registry::HouseholdInput;
-use cishan_store::{format_instant, OrganizationRow};
+use cishan_store::{format_instant, OrganizationRow, ParticipantRow, VolunteerRow};
 use serde_json::{json, Value};
 
 use crate::common::{at, input_value, TestApp};
@@ -555,4 +556,240 @@ async fn staff_order_from_the_household_page_and_the_catalogue() {
     let counts = t.app.order_counts(&t.admin).await.unwrap();
     let created = counts.iter().find(|c| c.0 == "created").map_or(0, |c| c.2);
     assert_eq!(created, 3, "{counts:?}");
+}
+
+/// A volunteer of 鼓楼社区 serving daily care.
+const VOLUNTEER: &str = "ptc_0000000000000000000a";
+
+async fn seed_volunteer(t: &TestApp) {
+    let created = format_instant(at("2023-01-01T00:00:00Z"));
+    let mut tx = t.app.store().begin().await.unwrap();
+    tx.insert(&ParticipantRow {
+        id: VOLUNTEER.into(),
+        kind: "person".into(),
+        display_name: "王小明".into(),
+        id_number_digest: None,
+        id_number_masked: None,
+        id_number_cipher: None,
+        division_code: Some(COMMUNITY.into()),
+        created_at: created.clone(),
+        synthetic: false,
+    })
+    .await
+    .unwrap();
+    tx.insert(&VolunteerRow {
+        participant_id: VOLUNTEER.into(),
+        volunteer_number: "ZJ330302000001".into(),
+        registered_at: created,
+    })
+    .await
+    .unwrap();
+    tx.journal(
+        at("2023-01-01T00:00:00Z"),
+        cishan_store::NewEntry {
+            actor: "test".into(),
+            kind: "test.seeded".into(),
+            subject: VOLUNTEER.into(),
+            payload: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    t.app
+        .set_volunteer_categories(
+            &t.admin,
+            VOLUNTEER,
+            &VolunteerCategoriesInput {
+                categories: vec!["daily_care".into()],
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// An order a volunteer served for `minutes` and completed (staff moving it on their behalf).
+async fn volunteer_order_completed(
+    t: &TestApp,
+    token: &str,
+    household: &str,
+    minutes: i64,
+) -> String {
+    let res = post(
+        t,
+        token,
+        "/api/v1/orders",
+        None,
+        json!({ "household_id": household, "category": "daily_care" }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = post(
+        t,
+        token,
+        &format!("/api/v1/orders/{id}/dispatch"),
+        None,
+        json!({ "provider_id": VOLUNTEER }),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    for step in ["accept", "start", "complete"] {
+        if step == "complete" {
+            let now = t.app.clock().now();
+            t.clock.set(
+                now.checked_add(jiff::SignedDuration::from_mins(minutes))
+                    .unwrap(),
+            );
+        }
+        let res = post(
+            t,
+            token,
+            &format!("/api/v1/orders/{id}/{step}"),
+            None,
+            json!({}),
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{step}: {}", res.text().await.unwrap());
+    }
+    id
+}
+
+#[tokio::test]
+async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_api() {
+    let t = TestApp::start().await;
+    let (household, _) = seed(&t).await;
+    seed_volunteer(&t).await;
+    let token = t.admin_token().await;
+    let id = volunteer_order_completed(&t, &token, &household, 80).await;
+    let (_, order) = get_order(&t, &token, &id).await;
+    assert_eq!(order["service_minutes"], 80);
+    assert_eq!(order["minutes_pending"], true);
+    assert_eq!(order["credited"], false);
+
+    // The order page says the minutes wait, and offers staff the verification.
+    let (status, html) = staff_page(&t, &token, &format!("/admin/orders/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-pending=\"true\""));
+    assert!(html.contains("待核验"));
+    assert!(html.contains("id=\"verify-minutes-form\""));
+    let csrf = input_value(&html, "csrf");
+    let back = format!("/admin/orders/{id}");
+    // Without the CSRF token nothing is verified; above the recorded minutes is refused.
+    let res = form_post(
+        &t,
+        &token,
+        &format!("/orders/{id}/move"),
+        &[
+            ("action", "verify_minutes"),
+            ("minutes", "60"),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert!(res.status().is_client_error());
+    let res = form_post(
+        &t,
+        &token,
+        &format!("/orders/{id}/move"),
+        &[
+            ("csrf", &csrf),
+            ("action", "verify_minutes"),
+            ("minutes", "81"),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(&format!("/admin/orders/{id}?error=")));
+    assert_eq!(get_order(&t, &token, &id).await.1["credited"], false);
+    // Corrected down to 60 minutes, with a note.
+    let res = form_post(
+        &t,
+        &token,
+        &format!("/orders/{id}/move"),
+        &[
+            ("csrf", &csrf),
+            ("action", "verify_minutes"),
+            ("minutes", "60"),
+            ("reason", "回访核实"),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        format!("/admin/orders/{id}?done=verify_minutes")
+    );
+    let (_, order) = get_order(&t, &token, &id).await;
+    assert_eq!(order["verified_minutes"], 60);
+    assert_eq!(order["credited"], true);
+    assert_eq!(order["minutes_pending"], false);
+    let (_, html) = staff_page(&t, &token, &format!("/admin/orders/{id}")).await;
+    assert!(html.contains("已核验 60 分钟"));
+    assert!(!html.contains("id=\"verify-minutes-form\""));
+    assert!(
+        html.contains("核验服务时长 · "),
+        "the history shows the verification"
+    );
+    assert_eq!(
+        t.app
+            .volunteer_hours(&t.admin, VOLUNTEER)
+            .await
+            .unwrap()
+            .verified_minutes,
+        60
+    );
+    // Over the API, verifying again answers the order as it is: still 60 minutes.
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{id}/verify-minutes"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["verified_minutes"], 60);
+
+    // A second order verified over the API, all its minutes.
+    let second = volunteer_order_completed(&t, &token, &household, 30).await;
+    let res = post(
+        &t,
+        &token,
+        &format!("/api/v1/orders/{second}/verify-minutes"),
+        Some("verify-2"),
+        json!({ "minutes": 31 }),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "order.minutes_invalid"
+    );
+    // An empty body verifies all the minutes.
+    let res = t
+        .client()
+        .post(t.url(&format!("/api/v1/orders/{second}/verify-minutes")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["verified_minutes"], 30);
+    assert_eq!(
+        t.app
+            .volunteer_hours(&t.admin, VOLUNTEER)
+            .await
+            .unwrap()
+            .verified_minutes,
+        90
+    );
 }
