@@ -236,8 +236,9 @@ pub(crate) async fn write_staged(
 ) -> Result<()> {
     for chunk in staging.journal_rows.chunks(rows_per_statement(conn, 8)) {
         let sql = format!(
-            "INSERT INTO journal (seq, recorded_at, actor, kind, subject, payload, prev_hash, hash) \
+            "{} journal (seq, recorded_at, actor, kind, subject, payload, prev_hash, hash) \
              VALUES {}",
+            crate::staging::staged_insert(conn),
             bulk_values(conn, chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);

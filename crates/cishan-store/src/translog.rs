@@ -284,7 +284,8 @@ pub(crate) async fn write_staged(
     };
     for chunk in cursor.leaves.chunks(rows_per_statement(conn, 6)) {
         let sql = format!(
-            "INSERT INTO log_leaves (leaf_index, kind, subject, leaf, leaf_hash, recorded_at) VALUES {}",
+            "{} log_leaves (leaf_index, kind, subject, leaf, leaf_hash, recorded_at) VALUES {}",
+            crate::staging::staged_insert(conn),
             bulk_values(conn, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
@@ -301,7 +302,8 @@ pub(crate) async fn write_staged(
     }
     for chunk in cursor.new_nodes.chunks(rows_per_statement(conn, 3)) {
         let sql = format!(
-            "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
+            "{} log_nodes (level, idx, hash) VALUES {}",
+            crate::staging::staged_insert(conn),
             bulk_values(conn, chunk.len(), 3)
         );
         let mut q = sqlx::query(&sql);
