@@ -11,8 +11,8 @@
 //! (0) loading the in-memory dispatch index (and the process's peak memory after it);
 //! (a) ranking alone (`DispatchIndex::rank`, top 10 with explanations) of `--samples` orders;
 //! (b) rank + dispatch of one order through `App::dispatch_order` (the conditional capacity
-//!     UPDATE, the order's compare-and-set, attempt, event and journal rows, one commit with
-//!     `synchronous=FULL`), for `--samples` orders: p50/p99/max;
+//!     UPDATE, the order's compare-and-set, attempt, event and journal rows, one commit synced
+//!     to disk before it returns), for `--samples` orders: p50/p99/max;
 //! (c) one batch dispatch of `--batch` open orders (`App::batch_dispatch_as`): total time.
 //!
 //! Targets (issue 5): (b) p99 under 10 ms; (c) under 5 s for 10,000 orders.
