@@ -930,15 +930,18 @@ impl App {
             .await;
         match outcome {
             Ok(written) => {
+                // A set: looking each order up in the list was quadratic (10,000 × 10,000).
+                let written: std::collections::HashSet<&str> =
+                    written.iter().map(String::as_str).collect();
                 // Orders someone moved meanwhile were not written: give their slots back.
                 for (o, c) in &plan {
-                    if !written.iter().any(|w| w == &o.id) {
+                    if !written.contains(o.id.as_str()) {
                         loaded.index.release(&c.provider_id, Some(week));
                     }
                 }
                 let assignments: Vec<(String, String, i64)> = plan
                     .iter()
-                    .filter(|(o, _)| written.iter().any(|w| w == &o.id))
+                    .filter(|(o, _)| written.contains(o.id.as_str()))
                     .map(|(o, c)| (o.id.clone(), c.provider_id.clone(), c.score))
                     .collect();
                 let considered = i64::try_from(open.len()).unwrap_or(i64::MAX);
