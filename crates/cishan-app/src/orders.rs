@@ -1040,6 +1040,18 @@ impl App {
         if on_behalf && !access.street_staff(&street) {
             return Err(hidden);
         }
+        // Both a household and a need: the need must be that household's. Checked after the
+        // need's household is known to be in the caller's scope, so the answer discloses
+        // nothing about a need the caller may not see.
+        if let (Some(n), Some(given)) = (&need, given_household) {
+            if n.household_id != given {
+                return Err(AppError::invalid(
+                    "need_id",
+                    "need.other_household",
+                    "需求不属于该家庭，请选择这一户的需求。",
+                ));
+            }
+        }
         // A need's member is the order's unless another is named.
         let member_id = member_id.or_else(|| need.as_ref().and_then(|n| n.member_id.clone()));
         let service = match input.service_id.as_deref().filter(|s| !s.is_empty()) {

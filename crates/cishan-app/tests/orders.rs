@@ -1985,3 +1985,42 @@ async fn batch_dispatch_honours_the_picked_service_and_a_street_s_own_oldest_ord
     assert_eq!(report.assignments[0].0, newer_b);
     assert_eq!(state(&f, &older_a).await, "created");
 }
+
+#[tokio::test]
+async fn a_need_of_another_household_is_refused() {
+    let f = fixture().await;
+    let registered = format_instant(at("2024-03-01T00:00:00Z"));
+    exec(&f.url, &format!("INSERT INTO needs (id, household_id, category, description, state, registered_by, registered_at) VALUES ('need_h2', '{H2}', 'daily_care', '助浴', 'open', 'test', '{registered}')")).await;
+    let e = f
+        .app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                household_id: Some(H1.into()),
+                need_id: Some("need_h2".into()),
+                ..OrderInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("need_id"));
+    assert!(e.message.contains("需求不属于该家庭"), "{}", e.message);
+    // Nothing was made and the need is still open.
+    let need = f.app.store().need_brief("need_h2").await.unwrap().unwrap();
+    assert_eq!(need.state, "open");
+    // The need's own household, or no household at all, is fine.
+    f.app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                household_id: Some(H2.into()),
+                need_id: Some("need_h2".into()),
+                ..OrderInput::default()
+            },
+        )
+        .await
+        .unwrap();
+}
