@@ -28,7 +28,7 @@ use cishan_store::{
     format_instant, parse_instant, NewEntry, OrderEventRow, OrderFilter, OrderRow, ReviewRow,
     ServiceFullRow, ServiceRecordDetail, Stamp, UserScope, WriteTx,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::donations::{new_id, replay, request_hash, save_replay, IdempotencyKey, Outcome};
@@ -46,6 +46,9 @@ pub const MAX_VOLUNTEER_CATEGORIES: usize = 3;
 pub const POINTS_SOURCE: &str = "service_order";
 /// The order event (and idempotency scope) of staff verifying a volunteer's minutes.
 pub const VERIFY_MINUTES: &str = "verify_minutes";
+/// How far in the past a wanted time may be: one day, for clocks and for an order entered the
+/// day after it was asked for. Earlier is refused (`wanted_at.past`).
+pub const WANTED_AT_SLACK: SignedDuration = SignedDuration::from_hours(24);
 
 // ---------------------------------------------------------------------------------------------
 // Inputs and views
@@ -270,6 +273,13 @@ pub struct ReviewInput {
     #[serde(default)]
     pub comment: Option<String>,
 }
+
+/// The body of a move that takes no input (accept, start, complete): empty or `{}`. Any field
+/// is refused, as by every other input, so a client sending `{"minutes": 600}` learns at once
+/// that it does nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveInput {}
 
 /// Staff verifying a volunteer's minutes of a completed order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -1090,6 +1100,29 @@ impl App {
             }
         };
         self.check_category("category", &category)?;
+        // A category given with a picked service must be the service's: an order is never
+        // silently made for another category than the one asked for.
+        if let (Some(s), Some(c)) = (
+            &service,
+            input
+                .category
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty()),
+        ) {
+            if s.category != c {
+                return Err(AppError::invalid(
+                    "category",
+                    "order.service_category_mismatch",
+                    format!(
+                        "所选服务属于“{}”类别，与所填类别“{}”不同。请改选该类别，或选择“{}”类别的服务。",
+                        self.order_category_name(&s.category),
+                        self.order_category_name(c),
+                        self.order_category_name(c),
+                    ),
+                ));
+            }
+        }
         if let (Some(s), Some(n)) = (&service, &need) {
             if s.category != n.category {
                 return Err(AppError::invalid(
@@ -1132,19 +1165,30 @@ impl App {
             false,
             MAX_TEXT_CHARS,
         )?;
+        let now = self.clock().now();
         let wanted_at = match input.wanted_at.as_deref().filter(|w| !w.trim().is_empty()) {
-            Some(w) => Some(format_instant(w.trim().parse::<Timestamp>().map_err(
-                |_| {
+            Some(w) => {
+                let wanted = w.trim().parse::<Timestamp>().map_err(|_| {
                     AppError::invalid(
                         "wanted_at",
                         "wanted_at.invalid",
                         "期望服务时间应为带时区的时间，例如 2024-03-01T09:00:00+08:00。",
                     )
-                },
-            )?)),
+                })?;
+                if now
+                    .checked_sub(WANTED_AT_SLACK)
+                    .is_ok_and(|earliest| wanted < earliest)
+                {
+                    return Err(AppError::invalid(
+                        "wanted_at",
+                        "wanted_at.past",
+                        "期望服务时间已经过去，请填写今天或以后的时间。",
+                    ));
+                }
+                Some(format_instant(wanted))
+            }
             None => None,
         };
-        let now = self.clock().now();
         let at = format_instant(now);
         let row = OrderRow {
             id: new_id("ord"),

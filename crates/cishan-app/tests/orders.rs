@@ -2024,3 +2024,61 @@ async fn a_need_of_another_household_is_refused() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_category_other_than_the_service_s_and_a_past_wanted_time_are_refused() {
+    let f = fixture().await;
+    // The service is daily care; asking it for health is refused, naming its category.
+    let e = f
+        .app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                service_id: Some(f.service.clone()),
+                category: Some("health".into()),
+                ..care_for(H1)
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("category"));
+    assert!(e.message.contains("生活照料"), "{}", e.message);
+    // The same category, or none, is fine.
+    for category in [Some("daily_care"), None] {
+        let o = f
+            .app
+            .create_order(
+                &f.staff,
+                None,
+                &OrderInput {
+                    service_id: Some(f.service.clone()),
+                    category: category.map(str::to_owned),
+                    ..care_for(H1)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.value.category, "daily_care");
+    }
+    // Wanted two days ago: refused; an hour ago (within the day's slack) or tomorrow: fine.
+    let wanted = |t: &str| OrderInput {
+        wanted_at: Some(t.into()),
+        ..care_for(H1)
+    };
+    let e = f
+        .app
+        .create_order(&f.staff, None, &wanted("2024-03-02T01:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("wanted_at"));
+    assert_eq!(e.code, "wanted_at.past");
+    for ok in ["2024-03-04T00:00:00Z", "2024-03-05T09:00:00+08:00"] {
+        f.app
+            .create_order(&f.staff, None, &wanted(ok))
+            .await
+            .unwrap();
+    }
+}

@@ -16,8 +16,8 @@ use cishan_app::dispatch::{
 };
 use cishan_app::donations::IdempotencyKey;
 use cishan_app::orders::{
-    OrderDetail, OrderImportReport, OrderInput, OrderListQuery, OrderView, OrgRatingView,
-    ReasonInput, ReviewInput, ServiceInput, ServiceView, VerifyMinutesInput,
+    MoveInput, OrderDetail, OrderImportReport, OrderInput, OrderListQuery, OrderView,
+    OrgRatingView, ReasonInput, ReviewInput, ServiceInput, ServiceView, VerifyMinutesInput,
     VolunteerCategoriesInput,
 };
 use cishan_app::AppError;
@@ -388,13 +388,16 @@ macro_rules! order_move {
     ($name:ident, $path:literal, $doc:literal, $call:ident) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "api",
+            request_body(content = MoveInput, description = "Optional; empty or {}, any field is refused"),
             params(("id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
             security(("bearer" = []), ("cookie" = [])),
-            responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Illegal in the current state", body = ErrorBody), (status = 422, body = ErrorBody)))]
-        pub(crate) async fn $name(State(state): State<AppState>, headers: HeaderMap, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+            responses((status = 200, body = OrderView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Illegal in the current state", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        pub(crate) async fn $name(State(state): State<AppState>, headers: HeaderMap, id: Result<Path<String>, PathRejection>, bytes: Bytes) -> ApiResult<Response> {
             let id = path(id)?;
             let actor = api_actor(&state, &headers).await?;
             let key = optional_key(&headers)?;
+            // No input, but a body with fields is refused like any other unknown field.
+            let MoveInput {} = optional_body(&bytes)?;
             let outcome = state.app.$call(&actor, key.as_ref(), &id).await.map_err(app_error)?;
             Ok(respond(StatusCode::OK, outcome))
         }

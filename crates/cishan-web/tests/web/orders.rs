@@ -644,6 +644,20 @@ async fn volunteer_order_completed(
                 now.checked_add(jiff::SignedDuration::from_mins(minutes))
                     .unwrap(),
             );
+            // The minutes are the server's to measure: a body with fields is refused, as by
+            // every other endpoint, and the order stays in service.
+            let res = post(
+                t,
+                token,
+                &format!("/api/v1/orders/{id}/complete"),
+                None,
+                json!({ "minutes": 600 }),
+            )
+            .await;
+            assert_eq!(res.status(), 400);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "request.body_invalid");
+            assert_eq!(get_order(t, token, &id).await.1["state"], "in_service");
         }
         let res = post(
             t,
