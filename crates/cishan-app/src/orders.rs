@@ -1817,8 +1817,9 @@ impl App {
 
     /// Staff verify a volunteer's minutes of a completed (or reviewed) order: all of them, or
     /// fewer (`minutes`, never above what the completion recorded). They then count, once:
-    /// verifying an order already verified (by staff or by its review) changes nothing and
-    /// answers the order as it is, as verifying an activity's session twice does.
+    /// verifying an order already verified (by staff or by its review) changes nothing and is
+    /// 409 `order.minutes_already_verified`, saying when and how many minutes were verified. A
+    /// retry with the first call's `Idempotency-Key` still replays the first answer.
     pub async fn verify_order_minutes(
         &self,
         actor: &Actor,
@@ -1864,10 +1865,7 @@ impl App {
             ));
         }
         if row.credited {
-            return Ok(Outcome {
-                value: self.order_view(&row),
-                replayed: false,
-            });
+            return Err(self.minutes_already_verified(&row));
         }
         let state = parse_state(&row.state)?;
         if !matches!(state, OrderState::Completed | OrderState::Reviewed) {
@@ -1902,10 +1900,8 @@ impl App {
             .await?
         else {
             // Verified meanwhile; under the write lock this cannot happen, but nothing changed.
-            return Ok(Outcome {
-                value: self.order_view(&row),
-                replayed: false,
-            });
+            let row = tx.order(id).await?.unwrap_or(row);
+            return Err(self.minutes_already_verified(&row));
         };
         let corrected = minutes < stated;
         let seq = tx.next_order_event_seq(id).await?;
@@ -1949,6 +1945,24 @@ impl App {
             value: view,
             replayed: false,
         })
+    }
+
+    /// 409 for a second verification: when and how many minutes the first one verified, so
+    /// the caller sees that nothing happened this time.
+    fn minutes_already_verified(&self, row: &OrderRow) -> AppError {
+        let when = row.verified_at.as_deref().and_then(|at| {
+            let tz = jiff::tz::TimeZone::get(&self.pack().timezone).ok()?;
+            let at = parse_instant(at).ok()?;
+            Some(at.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string())
+        });
+        let minutes = row.verified_minutes.or(row.service_minutes).unwrap_or(0);
+        let message = match when {
+            Some(when) => {
+                format!("这张订单的服务时长已于 {when} 核验，计入 {minutes} 分钟，不能重复核验。")
+            }
+            None => format!("这张订单的服务时长已核验，计入 {minutes} 分钟，不能重复核验。"),
+        };
+        AppError::conflict("order.minutes_already_verified", message)
     }
 
     /// Verifies and credits a volunteer's minutes of a completed order, once: `minutes` (at

@@ -1029,8 +1029,8 @@ async fn a_volunteer_s_minutes_are_credited_once() {
         .value;
     assert_eq!(reviewed.verified_minutes, Some(75));
     assert_eq!(credited(&f).await, (75, 1, vec![75]));
-    // Staff verifying afterwards changes nothing, even asking for fewer minutes.
-    let verified = f
+    // Staff verifying afterwards is refused and changes nothing, even asking for fewer minutes.
+    let e = f
         .app
         .verify_order_minutes(
             &f.staff,
@@ -1042,9 +1042,19 @@ async fn a_volunteer_s_minutes_are_credited_once() {
             },
         )
         .await
-        .unwrap()
-        .value;
-    assert_eq!(verified.verified_minutes, Some(75));
+        .unwrap_err();
+    conflict(&e);
+    assert_eq!(e.code, "order.minutes_already_verified");
+    assert!(e.message.contains("计入 75 分钟"), "{}", e.message);
+    assert_eq!(
+        f.app
+            .order_detail(&f.staff, &id)
+            .await
+            .unwrap()
+            .order
+            .verified_minutes,
+        Some(75)
+    );
     assert_eq!(credited(&f).await, (75, 1, vec![75]));
     let statement = f.app.points_statement(&member(V1), V1).await.unwrap();
     let acts: Vec<_> = statement
@@ -1136,14 +1146,21 @@ async fn minutes_of_an_unreviewed_order_count_only_once_staff_verify_them() {
         .await
         .unwrap();
     assert!(replayed.replayed);
-    // Verifying twice, then reviewing, credits once.
-    let twice = f
+    // Verifying twice is refused, saying when and how much; then reviewing credits nothing more.
+    let e = f
         .app
         .verify_order_minutes(&f.staff, None, &id, &all)
         .await
-        .unwrap()
-        .value;
-    assert_eq!(twice.verified_minutes, Some(50));
+        .unwrap_err();
+    conflict(&e);
+    assert_eq!(e.code, "order.minutes_already_verified");
+    // When (local time on the test clock) and how much.
+    assert!(
+        e.message.contains("已于 2024-03-07 10:15 核验") && e.message.contains("计入 50 分钟"),
+        "{}",
+        e.message
+    );
+    assert_eq!(credited(&f).await, (50, 1, vec![50]));
     let reviewed = f
         .app
         .review_order(&member(SERVED), None, &id, &review(4))

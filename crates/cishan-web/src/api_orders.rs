@@ -499,8 +499,10 @@ pub(crate) async fn review(
 ///
 /// Staff of the order's street or the district. All the minutes the completion recorded, or
 /// fewer (`minutes`, never more). The review of the person served verifies them too; once
-/// verified, verifying again changes nothing and answers the order as it is. 409 before
-/// completion or for an order a service (not a volunteer) holds.
+/// verified, verifying again changes nothing and is 409 `order.minutes_already_verified` (when
+/// and how many minutes were verified); a retry with the first call's `Idempotency-Key` replays
+/// the first answer. 409 too before completion or for an order a service (not a volunteer)
+/// holds.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/verify-minutes", tag = "api", request_body(content = VerifyMinutesInput, description = "Optional"),
     params(("id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
     security(("bearer" = []), ("cookie" = [])),

@@ -761,7 +761,31 @@ async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_
             .verified_minutes,
         60
     );
-    // Over the API, verifying again answers the order as it is: still 60 minutes.
+    // Verifying again (a stale page in another tab) is refused, and the page says so as an
+    // error, with when and how many minutes were verified.
+    let res = form_post(
+        &t,
+        &token,
+        &format!("/orders/{id}/move"),
+        &[
+            ("csrf", &csrf),
+            ("action", "verify_minutes"),
+            ("minutes", ""),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("/admin/orders/{id}?error=")),
+        "{to}"
+    );
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(html.contains("id=\"flash-error\""));
+    assert!(html.contains("计入 60 分钟，不能重复核验"));
+    assert!(!html.contains("已计入志愿服务时长和积分"));
+    // Over the API too: 409, still 60 minutes.
     let res = post(
         &t,
         &token,
@@ -770,8 +794,14 @@ async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_
         json!({}),
     )
     .await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["verified_minutes"], 60);
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "order.minutes_already_verified");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("计入 60 分钟"));
+    assert_eq!(get_order(&t, &token, &id).await.1["verified_minutes"], 60);
 
     // A second order verified over the API, all its minutes.
     let second = volunteer_order_completed(&t, &token, &household, 30).await;
