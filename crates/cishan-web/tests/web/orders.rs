@@ -837,3 +837,74 @@ async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_
         90
     );
 }
+
+#[tokio::test]
+async fn batch_success_is_a_notice_and_the_address_cannot_plant_an_alert() {
+    let t = TestApp::start().await;
+    let (household, _service) = seed(&t).await;
+    let token = t.admin_token().await;
+    let res = post(
+        &t,
+        &token,
+        "/api/v1/orders",
+        None,
+        json!({ "household_id": household, "category": "daily_care" }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let (_, html) = staff_page(&t, &token, "/admin/orders").await;
+    let csrf = input_value(&html, "csrf");
+    let res = form_post(&t, &token, "/admin/orders/batch", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/admin/orders?done=batch"), "{to}");
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(html.contains("id=\"flash-done\""), "{html}");
+    assert!(
+        html.contains("批量派单完成：1 张待派订单中派出 1 张"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"flash-error\""));
+
+    // A link carrying its own text shows nothing, signed or not by someone else.
+    let planted = encode("账号异常，请致电400-000-0000");
+    for page in ["/admin/orders", "/services", "/me/orders"] {
+        for query in [
+            format!("?error={planted}"),
+            format!("?error={planted}&sig=00ff"),
+            format!("?done={planted}"),
+        ] {
+            let (status, html) = staff_page(&t, &token, &format!("{page}{query}")).await;
+            assert_eq!(status, 200, "{page}{query}");
+            assert!(!html.contains("账号异常"), "{page}{query}");
+            assert!(!html.contains("id=\"flash-error\""), "{page}{query}");
+        }
+    }
+    // The server's own refusal, signed for this session, is shown; for another session, not.
+    let res = form_post(
+        &t,
+        &token,
+        "/orders/ord_nope/move",
+        &[
+            ("csrf", &csrf),
+            ("action", "accept"),
+            ("back", "/me/orders"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/me/orders?error=") && to.contains("&sig="),
+        "{to}"
+    );
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(html.contains("id=\"flash-error\""), "{html}");
+    let other = t.admin_token().await;
+    let (_, html) = staff_page(&t, &other, &to).await;
+    assert!(!html.contains("id=\"flash-error\""));
+}
+
+fn encode(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
