@@ -2099,3 +2099,59 @@ async fn a_category_other_than_the_service_s_and_a_past_wanted_time_are_refused(
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_member_lists_their_own_orders_as_on_their_page() {
+    let f = fixture().await;
+    let mine = new_order(&f, H1).await;
+    let held = new_order(&f, H2).await;
+    let other = new_order(&f, H2).await;
+    f.app
+        .dispatch_order(
+            &f.staff,
+            None,
+            &held,
+            &DispatchInput {
+                provider_id: Some(V4.into()),
+            },
+        )
+        .await
+        .unwrap();
+    let ids = |orders: &[cishan_app::orders::OrderView]| {
+        let mut v: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        v.sort();
+        v
+    };
+    for (who, expected) in [
+        (SERVED, vec![mine.clone()]),
+        (V4, vec![held.clone()]),
+        (V1, vec![]),
+    ] {
+        let listed = f
+            .app
+            .orders(&member(who), &OrderListQuery::default(), 0, 50)
+            .await
+            .unwrap();
+        assert_eq!(ids(&listed), expected, "{who}");
+        assert!(!ids(&listed).contains(&other));
+        // The same set as /me/orders.
+        let (h, s) = f.app.my_orders(&member(who)).await.unwrap();
+        assert_eq!(ids(&[h, s].concat()), expected, "{who}");
+    }
+    // Filters narrow it, never widen it.
+    let listed = f
+        .app
+        .orders(
+            &member(V4),
+            &OrderListQuery {
+                state: Some("created".into()),
+                street: Some(STREET_B.into()),
+                ..OrderListQuery::default()
+            },
+            0,
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+}

@@ -302,7 +302,8 @@ pub(crate) async fn create_order(
 /// Orders the caller may see, newest first
 ///
 /// Staff of a street: their street's (district staff: all, filterable); an organization's
-/// staff: their services' orders.
+/// staff: their services' orders; a member: their own, those they hold as a volunteer and
+/// their household's (as on /me/orders).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "api", params(OrderListQuery, PageParams),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
