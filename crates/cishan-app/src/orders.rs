@@ -28,7 +28,7 @@ use cishan_store::{
     format_instant, parse_instant, NewEntry, OrderEventRow, OrderFilter, OrderRow, ReviewRow,
     ServiceFullRow, ServiceRecordDetail, Stamp, UserScope, WriteTx,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::donations::{new_id, replay, request_hash, save_replay, IdempotencyKey, Outcome};
@@ -46,6 +46,9 @@ pub const MAX_VOLUNTEER_CATEGORIES: usize = 3;
 pub const POINTS_SOURCE: &str = "service_order";
 /// The order event (and idempotency scope) of staff verifying a volunteer's minutes.
 pub const VERIFY_MINUTES: &str = "verify_minutes";
+/// How far in the past a wanted time may be: one day, for clocks and for an order entered the
+/// day after it was asked for. Earlier is refused (`wanted_at.past`).
+pub const WANTED_AT_SLACK: SignedDuration = SignedDuration::from_hours(24);
 
 // ---------------------------------------------------------------------------------------------
 // Inputs and views
@@ -270,6 +273,13 @@ pub struct ReviewInput {
     #[serde(default)]
     pub comment: Option<String>,
 }
+
+/// The body of a move that takes no input (accept, start, complete): empty or `{}`. Any field
+/// is refused, as by every other input, so a client sending `{"minutes": 600}` learns at once
+/// that it does nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveInput {}
 
 /// Staff verifying a volunteer's minutes of a completed order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -1040,6 +1050,18 @@ impl App {
         if on_behalf && !access.street_staff(&street) {
             return Err(hidden);
         }
+        // Both a household and a need: the need must be that household's. Checked after the
+        // need's household is known to be in the caller's scope, so the answer discloses
+        // nothing about a need the caller may not see.
+        if let (Some(n), Some(given)) = (&need, given_household) {
+            if n.household_id != given {
+                return Err(AppError::invalid(
+                    "need_id",
+                    "need.other_household",
+                    "需求不属于该家庭，请选择这一户的需求。",
+                ));
+            }
+        }
         // A need's member is the order's unless another is named.
         let member_id = member_id.or_else(|| need.as_ref().and_then(|n| n.member_id.clone()));
         let service = match input.service_id.as_deref().filter(|s| !s.is_empty()) {
@@ -1078,6 +1100,29 @@ impl App {
             }
         };
         self.check_category("category", &category)?;
+        // A category given with a picked service must be the service's: an order is never
+        // silently made for another category than the one asked for.
+        if let (Some(s), Some(c)) = (
+            &service,
+            input
+                .category
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty()),
+        ) {
+            if s.category != c {
+                return Err(AppError::invalid(
+                    "category",
+                    "order.service_category_mismatch",
+                    format!(
+                        "所选服务属于“{}”类别，与所填类别“{}”不同。请改选该类别，或选择“{}”类别的服务。",
+                        self.order_category_name(&s.category),
+                        self.order_category_name(c),
+                        self.order_category_name(c),
+                    ),
+                ));
+            }
+        }
         if let (Some(s), Some(n)) = (&service, &need) {
             if s.category != n.category {
                 return Err(AppError::invalid(
@@ -1120,19 +1165,30 @@ impl App {
             false,
             MAX_TEXT_CHARS,
         )?;
+        let now = self.clock().now();
         let wanted_at = match input.wanted_at.as_deref().filter(|w| !w.trim().is_empty()) {
-            Some(w) => Some(format_instant(w.trim().parse::<Timestamp>().map_err(
-                |_| {
+            Some(w) => {
+                let wanted = w.trim().parse::<Timestamp>().map_err(|_| {
                     AppError::invalid(
                         "wanted_at",
                         "wanted_at.invalid",
                         "期望服务时间应为带时区的时间，例如 2024-03-01T09:00:00+08:00。",
                     )
-                },
-            )?)),
+                })?;
+                if now
+                    .checked_sub(WANTED_AT_SLACK)
+                    .is_ok_and(|earliest| wanted < earliest)
+                {
+                    return Err(AppError::invalid(
+                        "wanted_at",
+                        "wanted_at.past",
+                        "期望服务时间已经过去，请填写今天或以后的时间。",
+                    ));
+                }
+                Some(format_instant(wanted))
+            }
             None => None,
         };
-        let now = self.clock().now();
         let at = format_instant(now);
         let row = OrderRow {
             id: new_id("ord"),
@@ -1310,7 +1366,15 @@ impl App {
             f.provider_org_id = q.org_id.clone().filter(|s| !s.is_empty());
             f.provider_id = q.provider_id.clone().filter(|s| !s.is_empty());
         } else {
-            return Err(AppError::forbidden());
+            // A member sees their own: those they hold as a volunteer and their household's,
+            // the orders /me/orders shows; the filters only narrow that.
+            let Some(pid) = actor.participant_id.clone() else {
+                return Ok(Vec::new());
+            };
+            f.party = Some((pid, access.households.clone()));
+            f.street_code = q.street.clone().filter(|s| !s.is_empty());
+            f.provider_org_id = q.org_id.clone().filter(|s| !s.is_empty());
+            f.provider_id = q.provider_id.clone().filter(|s| !s.is_empty());
         }
         let rows = self
             .store()
@@ -1761,8 +1825,9 @@ impl App {
 
     /// Staff verify a volunteer's minutes of a completed (or reviewed) order: all of them, or
     /// fewer (`minutes`, never above what the completion recorded). They then count, once:
-    /// verifying an order already verified (by staff or by its review) changes nothing and
-    /// answers the order as it is, as verifying an activity's session twice does.
+    /// verifying an order already verified (by staff or by its review) changes nothing and is
+    /// 409 `order.minutes_already_verified`, saying when and how many minutes were verified. A
+    /// retry with the first call's `Idempotency-Key` still replays the first answer.
     pub async fn verify_order_minutes(
         &self,
         actor: &Actor,
@@ -1808,10 +1873,7 @@ impl App {
             ));
         }
         if row.credited {
-            return Ok(Outcome {
-                value: self.order_view(&row),
-                replayed: false,
-            });
+            return Err(self.minutes_already_verified(&row));
         }
         let state = parse_state(&row.state)?;
         if !matches!(state, OrderState::Completed | OrderState::Reviewed) {
@@ -1846,10 +1908,8 @@ impl App {
             .await?
         else {
             // Verified meanwhile; under the write lock this cannot happen, but nothing changed.
-            return Ok(Outcome {
-                value: self.order_view(&row),
-                replayed: false,
-            });
+            let row = tx.order(id).await?.unwrap_or(row);
+            return Err(self.minutes_already_verified(&row));
         };
         let corrected = minutes < stated;
         let seq = tx.next_order_event_seq(id).await?;
@@ -1893,6 +1953,24 @@ impl App {
             value: view,
             replayed: false,
         })
+    }
+
+    /// 409 for a second verification: when and how many minutes the first one verified, so
+    /// the caller sees that nothing happened this time.
+    fn minutes_already_verified(&self, row: &OrderRow) -> AppError {
+        let when = row.verified_at.as_deref().and_then(|at| {
+            let tz = jiff::tz::TimeZone::get(&self.pack().timezone).ok()?;
+            let at = parse_instant(at).ok()?;
+            Some(at.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string())
+        });
+        let minutes = row.verified_minutes.or(row.service_minutes).unwrap_or(0);
+        let message = match when {
+            Some(when) => {
+                format!("这张订单的服务时长已于 {when} 核验，计入 {minutes} 分钟，不能重复核验。")
+            }
+            None => format!("这张订单的服务时长已核验，计入 {minutes} 分钟，不能重复核验。"),
+        };
+        AppError::conflict("order.minutes_already_verified", message)
     }
 
     /// Verifies and credits a volunteer's minutes of a completed order, once: `minutes` (at

@@ -1029,8 +1029,8 @@ async fn a_volunteer_s_minutes_are_credited_once() {
         .value;
     assert_eq!(reviewed.verified_minutes, Some(75));
     assert_eq!(credited(&f).await, (75, 1, vec![75]));
-    // Staff verifying afterwards changes nothing, even asking for fewer minutes.
-    let verified = f
+    // Staff verifying afterwards is refused and changes nothing, even asking for fewer minutes.
+    let e = f
         .app
         .verify_order_minutes(
             &f.staff,
@@ -1042,9 +1042,19 @@ async fn a_volunteer_s_minutes_are_credited_once() {
             },
         )
         .await
-        .unwrap()
-        .value;
-    assert_eq!(verified.verified_minutes, Some(75));
+        .unwrap_err();
+    conflict(&e);
+    assert_eq!(e.code, "order.minutes_already_verified");
+    assert!(e.message.contains("计入 75 分钟"), "{}", e.message);
+    assert_eq!(
+        f.app
+            .order_detail(&f.staff, &id)
+            .await
+            .unwrap()
+            .order
+            .verified_minutes,
+        Some(75)
+    );
     assert_eq!(credited(&f).await, (75, 1, vec![75]));
     let statement = f.app.points_statement(&member(V1), V1).await.unwrap();
     let acts: Vec<_> = statement
@@ -1136,14 +1146,21 @@ async fn minutes_of_an_unreviewed_order_count_only_once_staff_verify_them() {
         .await
         .unwrap();
     assert!(replayed.replayed);
-    // Verifying twice, then reviewing, credits once.
-    let twice = f
+    // Verifying twice is refused, saying when and how much; then reviewing credits nothing more.
+    let e = f
         .app
         .verify_order_minutes(&f.staff, None, &id, &all)
         .await
-        .unwrap()
-        .value;
-    assert_eq!(twice.verified_minutes, Some(50));
+        .unwrap_err();
+    conflict(&e);
+    assert_eq!(e.code, "order.minutes_already_verified");
+    // When (local time on the test clock) and how much.
+    assert!(
+        e.message.contains("已于 2024-03-07 10:15 核验") && e.message.contains("计入 50 分钟"),
+        "{}",
+        e.message
+    );
+    assert_eq!(credited(&f).await, (50, 1, vec![50]));
     let reviewed = f
         .app
         .review_order(&member(SERVED), None, &id, &review(4))
@@ -1984,4 +2001,157 @@ async fn batch_dispatch_honours_the_picked_service_and_a_street_s_own_oldest_ord
     assert_eq!(report.dispatched, 1);
     assert_eq!(report.assignments[0].0, newer_b);
     assert_eq!(state(&f, &older_a).await, "created");
+}
+
+#[tokio::test]
+async fn a_need_of_another_household_is_refused() {
+    let f = fixture().await;
+    let registered = format_instant(at("2024-03-01T00:00:00Z"));
+    exec(&f.url, &format!("INSERT INTO needs (id, household_id, category, description, state, registered_by, registered_at) VALUES ('need_h2', '{H2}', 'daily_care', '助浴', 'open', 'test', '{registered}')")).await;
+    let e = f
+        .app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                household_id: Some(H1.into()),
+                need_id: Some("need_h2".into()),
+                ..OrderInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("need_id"));
+    assert!(e.message.contains("需求不属于该家庭"), "{}", e.message);
+    // Nothing was made and the need is still open.
+    let need = f.app.store().need_brief("need_h2").await.unwrap().unwrap();
+    assert_eq!(need.state, "open");
+    // The need's own household, or no household at all, is fine.
+    f.app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                household_id: Some(H2.into()),
+                need_id: Some("need_h2".into()),
+                ..OrderInput::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_category_other_than_the_service_s_and_a_past_wanted_time_are_refused() {
+    let f = fixture().await;
+    // The service is daily care; asking it for health is refused, naming its category.
+    let e = f
+        .app
+        .create_order(
+            &f.staff,
+            None,
+            &OrderInput {
+                service_id: Some(f.service.clone()),
+                category: Some("health".into()),
+                ..care_for(H1)
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("category"));
+    assert!(e.message.contains("生活照料"), "{}", e.message);
+    // The same category, or none, is fine.
+    for category in [Some("daily_care"), None] {
+        let o = f
+            .app
+            .create_order(
+                &f.staff,
+                None,
+                &OrderInput {
+                    service_id: Some(f.service.clone()),
+                    category: category.map(str::to_owned),
+                    ..care_for(H1)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.value.category, "daily_care");
+    }
+    // Wanted two days ago: refused; an hour ago (within the day's slack) or tomorrow: fine.
+    let wanted = |t: &str| OrderInput {
+        wanted_at: Some(t.into()),
+        ..care_for(H1)
+    };
+    let e = f
+        .app
+        .create_order(&f.staff, None, &wanted("2024-03-02T01:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("wanted_at"));
+    assert_eq!(e.code, "wanted_at.past");
+    for ok in ["2024-03-04T00:00:00Z", "2024-03-05T09:00:00+08:00"] {
+        f.app
+            .create_order(&f.staff, None, &wanted(ok))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_member_lists_their_own_orders_as_on_their_page() {
+    let f = fixture().await;
+    let mine = new_order(&f, H1).await;
+    let held = new_order(&f, H2).await;
+    let other = new_order(&f, H2).await;
+    f.app
+        .dispatch_order(
+            &f.staff,
+            None,
+            &held,
+            &DispatchInput {
+                provider_id: Some(V4.into()),
+            },
+        )
+        .await
+        .unwrap();
+    let ids = |orders: &[cishan_app::orders::OrderView]| {
+        let mut v: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        v.sort();
+        v
+    };
+    for (who, expected) in [
+        (SERVED, vec![mine.clone()]),
+        (V4, vec![held.clone()]),
+        (V1, vec![]),
+    ] {
+        let listed = f
+            .app
+            .orders(&member(who), &OrderListQuery::default(), 0, 50)
+            .await
+            .unwrap();
+        assert_eq!(ids(&listed), expected, "{who}");
+        assert!(!ids(&listed).contains(&other));
+        // The same set as /me/orders.
+        let (h, s) = f.app.my_orders(&member(who)).await.unwrap();
+        assert_eq!(ids(&[h, s].concat()), expected, "{who}");
+    }
+    // Filters narrow it, never widen it.
+    let listed = f
+        .app
+        .orders(
+            &member(V4),
+            &OrderListQuery {
+                state: Some("created".into()),
+                street: Some(STREET_B.into()),
+                ..OrderListQuery::default()
+            },
+            0,
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
 }

@@ -318,6 +318,9 @@ pub struct OrderFilter {
     pub provider_id: Option<String>,
     pub provider_org_id: Option<String>,
     pub household_ids: Vec<String>,
+    /// A member's own orders: those this participant holds as a volunteer, or (either) of
+    /// these households.
+    pub party: Option<(String, Vec<String>)>,
 }
 
 /// An open need that has waited since before a cut-off.
@@ -664,6 +667,17 @@ impl Store {
         }
         if !f.household_ids.is_empty() {
             push_in(&mut sql, &mut binds, "household_id", &f.household_ids);
+        }
+        if let Some((provider, households)) = &f.party {
+            binds.push(provider.clone());
+            sql.push_str(&format!(" AND (provider_id = ${}", binds.len()));
+            if !households.is_empty() {
+                let mut within = String::new();
+                push_in(&mut within, &mut binds, "household_id", households);
+                // push_in writes " AND household_id IN (…)": the same list, OR-ed.
+                sql.push_str(&within.replacen(" AND ", " OR ", 1));
+            }
+            sql.push(')');
         }
         for (column, value) in [
             ("street_code", &f.street_code),

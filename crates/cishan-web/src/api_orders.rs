@@ -16,8 +16,8 @@ use cishan_app::dispatch::{
 };
 use cishan_app::donations::IdempotencyKey;
 use cishan_app::orders::{
-    OrderDetail, OrderImportReport, OrderInput, OrderListQuery, OrderView, OrgRatingView,
-    ReasonInput, ReviewInput, ServiceInput, ServiceView, VerifyMinutesInput,
+    MoveInput, OrderDetail, OrderImportReport, OrderInput, OrderListQuery, OrderView,
+    OrgRatingView, ReasonInput, ReviewInput, ServiceInput, ServiceView, VerifyMinutesInput,
     VolunteerCategoriesInput,
 };
 use cishan_app::AppError;
@@ -302,7 +302,8 @@ pub(crate) async fn create_order(
 /// Orders the caller may see, newest first
 ///
 /// Staff of a street: their street's (district staff: all, filterable); an organization's
-/// staff: their services' orders.
+/// staff: their services' orders; a member: their own, those they hold as a volunteer and
+/// their household's (as on /me/orders).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "api", params(OrderListQuery, PageParams),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -388,13 +389,16 @@ macro_rules! order_move {
     ($name:ident, $path:literal, $doc:literal, $call:ident) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "api",
+            request_body(content = MoveInput, description = "Optional; empty or {}, any field is refused"),
             params(("id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
             security(("bearer" = []), ("cookie" = [])),
-            responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Illegal in the current state", body = ErrorBody), (status = 422, body = ErrorBody)))]
-        pub(crate) async fn $name(State(state): State<AppState>, headers: HeaderMap, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+            responses((status = 200, body = OrderView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Illegal in the current state", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        pub(crate) async fn $name(State(state): State<AppState>, headers: HeaderMap, id: Result<Path<String>, PathRejection>, bytes: Bytes) -> ApiResult<Response> {
             let id = path(id)?;
             let actor = api_actor(&state, &headers).await?;
             let key = optional_key(&headers)?;
+            // No input, but a body with fields is refused like any other unknown field.
+            let MoveInput {} = optional_body(&bytes)?;
             let outcome = state.app.$call(&actor, key.as_ref(), &id).await.map_err(app_error)?;
             Ok(respond(StatusCode::OK, outcome))
         }
@@ -496,8 +500,10 @@ pub(crate) async fn review(
 ///
 /// Staff of the order's street or the district. All the minutes the completion recorded, or
 /// fewer (`minutes`, never more). The review of the person served verifies them too; once
-/// verified, verifying again changes nothing and answers the order as it is. 409 before
-/// completion or for an order a service (not a volunteer) holds.
+/// verified, verifying again changes nothing and is 409 `order.minutes_already_verified` (when
+/// and how many minutes were verified); a retry with the first call's `Idempotency-Key` replays
+/// the first answer. 409 too before completion or for an order a service (not a volunteer)
+/// holds.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/verify-minutes", tag = "api", request_body(content = VerifyMinutesInput, description = "Optional"),
     params(("id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
     security(("bearer" = []), ("cookie" = [])),

@@ -9,6 +9,12 @@
 //! Every move is one form posting to `/orders/{id}/move`, which calls the same use case as the
 //! API (the state machine is the server's), then goes back to the page it came from with the
 //! outcome in the address (`?done=` or `?error=`). Chinese, no JavaScript, CSRF on every form.
+//!
+//! Nothing in the address is shown as it stands: `?done=` is a short code mapped to a fixed
+//! text (the batch's counts are numbers), and `?error=` carries the server's refusal with
+//! `&sig=`, an HMAC of the message keyed by the session's CSRF secret, so a page shows only a
+//! message this server produced for this session. A link with `?error=账号异常，请致电…`
+//! shows nothing.
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -32,6 +38,8 @@ use crate::pages::Chrome;
 use crate::pages_volunteering::local_time;
 use crate::session::{csrf_refused, from_cookie, same_secret, Session};
 use crate::AppState;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 type PageResult = Result<Response, PageError>;
 
@@ -86,6 +94,12 @@ fn check_csrf(session: &Session, sent: &str) -> Result<(), PageError> {
 pub(crate) struct Flash {
     done: Option<String>,
     error: Option<String>,
+    /// The server's signature of `error` for this session (see [`error_sig`]).
+    sig: Option<String>,
+    /// A batch dispatch's counts (`done=batch`).
+    considered: Option<u64>,
+    dispatched: Option<u64>,
+    without_candidate: Option<u64>,
     street: Option<String>,
     org_id: Option<String>,
     category: Option<String>,
@@ -95,6 +109,36 @@ pub(crate) struct Flash {
 
 fn flash(query: Result<Query<Flash>, QueryRejection>) -> Flash {
     query.map(|Query(f)| f).unwrap_or_default()
+}
+
+/// The signature of a refusal sent back to a page in the address: HMAC-SHA256 of the message,
+/// keyed by the session's CSRF secret (which only this session's pages know), hex.
+fn error_sig(session: &Session, message: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(session.info.csrf_token.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(b"cishan.pages_orders.error\0");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The refusal in the address, only if this server signed it for this session; anything else
+/// (a forged link, another session's) is not shown.
+fn signed_error(session: Option<&Session>, f: &Flash) -> Option<String> {
+    let (session, error, sig) = (session?, f.error.as_deref()?, f.sig.as_deref()?);
+    same_secret(&error_sig(session, error), sig).then(|| error.to_owned())
+}
+
+/// The notice for `?done=`: a fixed text per code; a batch's with its counts.
+fn done_notice(f: &Flash) -> Option<String> {
+    let done = f.done.as_deref()?;
+    if let ("batch", Some(considered), Some(dispatched), Some(without)) =
+        (done, f.considered, f.dispatched, f.without_candidate)
+    {
+        return Some(format!(
+            "批量派单完成：{considered} 张待派订单中派出 {dispatched} 张，{without} 张暂无空闲的服务者。"
+        ));
+    }
+    Some(done_text(done).to_owned())
 }
 
 fn done_text(action: &str) -> &'static str {
@@ -194,6 +238,7 @@ pub(crate) async fn services_page(
         None => None,
     };
     let staff = session.as_ref().is_some_and(|s| s.info.actor.is_staff());
+    let error = signed_error(session.as_ref(), &f);
     private_page(&ServicesTemplate {
         chrome: Chrome::new(&state, session.as_ref(), ""),
         categories: state
@@ -212,9 +257,9 @@ pub(crate) async fn services_page(
         services,
         org_rating,
         csrf: session.filter(|_| staff).map(|s| s.info.csrf_token.clone()),
-        household_id: f.household_id.unwrap_or_default(),
-        done: f.done.map(|d| done_text(&d).to_owned()),
-        error: f.error,
+        household_id: f.household_id.clone().unwrap_or_default(),
+        done: done_notice(&f),
+        error,
     })
 }
 
@@ -271,7 +316,7 @@ pub(crate) async fn create_service(
     Ok(
         match state.app.create_service(&session.info.actor, &input).await {
             Ok(_) => Redirect::to("/services?done=service").into_response(),
-            Err(e) => back_with_error("/services", e)?,
+            Err(e) => back_with_error(&session, "/services", e)?,
         },
     )
 }
@@ -321,6 +366,7 @@ pub(crate) async fn order_service(
     let household = form.household_id.trim().to_owned();
     if household.is_empty() {
         return back_with_error(
+            &session,
             "/services",
             AppError::invalid(
                 "household_id",
@@ -351,12 +397,13 @@ pub(crate) async fn order_service(
                 e.field = Some("service_id".into());
             }
             e.field = e.field.map(|f| order_field_label(&f).to_owned());
-            back_with_error(&back, e)
+            back_with_error(&session, &back, e)
         }
     }
 }
 
-fn back_with_error(back: &str, e: AppError) -> PageResult {
+/// Back to the page with the refusal in the address, signed for this session.
+fn back_with_error(session: &Session, back: &str, e: AppError) -> PageResult {
     match e.kind {
         ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::Forbidden | ErrorKind::NotFound => {
             let sep = if back.contains('?') { '&' } else { '?' };
@@ -365,9 +412,11 @@ fn back_with_error(back: &str, e: AppError) -> PageResult {
                 .as_deref()
                 .map(|f| format!("（{f}）"))
                 .unwrap_or_default();
+            let message = format!("{}{field}", e.message);
             Ok(Redirect::to(&format!(
-                "{back}{sep}error={}",
-                encode_component(&format!("{}{field}", e.message))
+                "{back}{sep}error={}&sig={}",
+                encode_component(&message),
+                error_sig(session, &message)
             ))
             .into_response())
         }
@@ -444,8 +493,8 @@ pub(crate) async fn board(
         state_filter: filter.unwrap_or_default(),
         counts,
         alerts_total,
-        done: f.done.map(|d| done_text(&d).to_owned()),
-        error: f.error,
+        done: done_notice(&f),
+        error: signed_error(Some(&session), &f),
     })
 }
 
@@ -476,15 +525,13 @@ pub(crate) async fn batch(
             .batch_dispatch(&session.info.actor, &BatchInput::default())
             .await
         {
+            // A success is a notice: a code and the counts, worded by the board.
             Ok(r) => Redirect::to(&format!(
-                "/admin/orders?error={}",
-                encode_component(&format!(
-                    "批量派单：{} 张待派订单中派出 {} 张，{} 张暂无空闲的服务者。",
-                    r.considered, r.dispatched, r.without_candidate
-                ))
+                "/admin/orders?done=batch&considered={}&dispatched={}&without_candidate={}",
+                r.considered, r.dispatched, r.without_candidate
             ))
             .into_response(),
-            Err(e) => back_with_error("/admin/orders", e)?,
+            Err(e) => back_with_error(&session, "/admin/orders", e)?,
         },
     )
 }
@@ -536,8 +583,8 @@ pub(crate) async fn order_page(
         candidates,
         staff: actor.is_staff(),
         back,
-        done: f.done.map(|d| done_text(&d).to_owned()),
-        error: f.error,
+        done: done_notice(&f),
+        error: signed_error(Some(&session), &f),
     })
 }
 
@@ -676,7 +723,7 @@ pub(crate) async fn move_order(
             Redirect::to(&format!("{back}?done={}", encode_component(&form.action)))
                 .into_response(),
         ),
-        Err(e) => back_with_error(&back, e),
+        Err(e) => back_with_error(&session, &back, e),
     }
 }
 
@@ -769,8 +816,8 @@ pub(crate) async fn org_orders(
         back: "/org/orders".into(),
         held: held.iter().map(|o| order_row(&state, o)).collect(),
         served: Vec::new(),
-        done: f.done.map(|d| done_text(&d).to_owned()),
-        error: f.error,
+        done: done_notice(&f),
+        error: signed_error(Some(&session), &f),
     })
 }
 
@@ -790,7 +837,7 @@ pub(crate) async fn my_orders(
         back: "/me/orders".into(),
         held: held.iter().map(|o| order_row(&state, o)).collect(),
         served: served.iter().map(|o| order_row(&state, o)).collect(),
-        done: f.done.map(|d| done_text(&d).to_owned()),
-        error: f.error,
+        done: done_notice(&f),
+        error: signed_error(Some(&session), &f),
     })
 }

@@ -644,6 +644,20 @@ async fn volunteer_order_completed(
                 now.checked_add(jiff::SignedDuration::from_mins(minutes))
                     .unwrap(),
             );
+            // The minutes are the server's to measure: a body with fields is refused, as by
+            // every other endpoint, and the order stays in service.
+            let res = post(
+                t,
+                token,
+                &format!("/api/v1/orders/{id}/complete"),
+                None,
+                json!({ "minutes": 600 }),
+            )
+            .await;
+            assert_eq!(res.status(), 400);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "request.body_invalid");
+            assert_eq!(get_order(t, token, &id).await.1["state"], "in_service");
         }
         let res = post(
             t,
@@ -747,7 +761,31 @@ async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_
             .verified_minutes,
         60
     );
-    // Over the API, verifying again answers the order as it is: still 60 minutes.
+    // Verifying again (a stale page in another tab) is refused, and the page says so as an
+    // error, with when and how many minutes were verified.
+    let res = form_post(
+        &t,
+        &token,
+        &format!("/orders/{id}/move"),
+        &[
+            ("csrf", &csrf),
+            ("action", "verify_minutes"),
+            ("minutes", ""),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("/admin/orders/{id}?error=")),
+        "{to}"
+    );
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(html.contains("id=\"flash-error\""));
+    assert!(html.contains("计入 60 分钟，不能重复核验"));
+    assert!(!html.contains("已计入志愿服务时长和积分"));
+    // Over the API too: 409, still 60 minutes.
     let res = post(
         &t,
         &token,
@@ -756,8 +794,14 @@ async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_
         json!({}),
     )
     .await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["verified_minutes"], 60);
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "order.minutes_already_verified");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("计入 60 分钟"));
+    assert_eq!(get_order(&t, &token, &id).await.1["verified_minutes"], 60);
 
     // A second order verified over the API, all its minutes.
     let second = volunteer_order_completed(&t, &token, &household, 30).await;
@@ -792,4 +836,75 @@ async fn staff_verify_a_volunteer_s_pending_minutes_from_the_order_page_and_the_
             .verified_minutes,
         90
     );
+}
+
+#[tokio::test]
+async fn batch_success_is_a_notice_and_the_address_cannot_plant_an_alert() {
+    let t = TestApp::start().await;
+    let (household, _service) = seed(&t).await;
+    let token = t.admin_token().await;
+    let res = post(
+        &t,
+        &token,
+        "/api/v1/orders",
+        None,
+        json!({ "household_id": household, "category": "daily_care" }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let (_, html) = staff_page(&t, &token, "/admin/orders").await;
+    let csrf = input_value(&html, "csrf");
+    let res = form_post(&t, &token, "/admin/orders/batch", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/admin/orders?done=batch"), "{to}");
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(html.contains("id=\"flash-done\""), "{html}");
+    assert!(
+        html.contains("批量派单完成：1 张待派订单中派出 1 张"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"flash-error\""));
+
+    // A link carrying its own text shows nothing, signed or not by someone else.
+    let planted = encode("账号异常，请致电400-000-0000");
+    for page in ["/admin/orders", "/services", "/me/orders"] {
+        for query in [
+            format!("?error={planted}"),
+            format!("?error={planted}&sig=00ff"),
+            format!("?done={planted}"),
+        ] {
+            let (status, html) = staff_page(&t, &token, &format!("{page}{query}")).await;
+            assert_eq!(status, 200, "{page}{query}");
+            assert!(!html.contains("账号异常"), "{page}{query}");
+            assert!(!html.contains("id=\"flash-error\""), "{page}{query}");
+        }
+    }
+    // The server's own refusal, signed for this session, is shown; for another session, not.
+    let res = form_post(
+        &t,
+        &token,
+        "/orders/ord_nope/move",
+        &[
+            ("csrf", &csrf),
+            ("action", "accept"),
+            ("back", "/me/orders"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/me/orders?error=") && to.contains("&sig="),
+        "{to}"
+    );
+    let (_, html) = staff_page(&t, &token, &to).await;
+    assert!(html.contains("id=\"flash-error\""), "{html}");
+    let other = t.admin_token().await;
+    let (_, html) = staff_page(&t, &other, &to).await;
+    assert!(!html.contains("id=\"flash-error\""));
+}
+
+fn encode(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
 }
