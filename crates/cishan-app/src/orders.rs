@@ -101,6 +101,8 @@ pub struct ServiceView {
     pub capacity_per_week: i64,
     pub time_windows: String,
     pub eligibility: Vec<String>,
+    /// The eligible assistance categories' Chinese names, in the same order.
+    pub eligibility_names: Vec<String>,
     pub state: String,
     /// Reviews of this service: count and Bayesian average in thousandths of a star.
     pub rating_count: i64,
@@ -631,16 +633,21 @@ impl App {
         let mut eligibility = Vec::new();
         for e in &input.eligibility {
             let e = e.trim();
-            if e.is_empty()
-                || e.len() > 40
-                || !e
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
+            // Only the assistance categories households can have: an unknown code would make
+            // a service nobody can order.
+            if cishan_core::assistance::category_of(e).is_none() {
+                let known: Vec<String> = cishan_core::assistance::CATEGORIES
+                    .iter()
+                    .map(|c| format!("{}（{}）", c.code, c.name))
+                    .collect();
                 return Err(AppError::invalid(
                     "eligibility",
                     "service.eligibility_invalid",
-                    "服务对象应为救助类别代码（如 subsistence、extreme_poverty），留空表示不限。",
+                    format!(
+                        "服务对象“{}”不是救助类别代码。可用的代码：{}；留空表示不限。",
+                        e.chars().take(40).collect::<String>(),
+                        known.join("、")
+                    ),
                 ));
             }
             if !eligibility.iter().any(|x: &String| x == e) {
@@ -761,6 +768,15 @@ impl App {
                 .division_code
                 .as_deref()
                 .map(|d| self.order_division_name(d)),
+            eligibility_names: row
+                .eligibility
+                .split(',')
+                .filter(|e| !e.is_empty())
+                .map(|e| {
+                    cishan_core::assistance::category_of(e)
+                        .map_or_else(|| e.to_owned(), |c| c.name.to_owned())
+                })
+                .collect(),
             eligibility: row
                 .eligibility
                 .split(',')

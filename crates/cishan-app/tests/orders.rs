@@ -358,10 +358,32 @@ async fn the_catalogue_validates_and_scopes_services() {
             },
             "eligibility",
         ),
+        // Well-formed but no assistance category: a service nobody could order.
+        (
+            ServiceInput {
+                eligibility: vec!["subsistence".into(), "bogus".into()],
+                ..service_input()
+            },
+            "eligibility",
+        ),
     ] {
         let e = f.app.create_service(&f.staff, &input).await.unwrap_err();
         assert_eq!(e.field.as_deref(), Some(field), "{e:?}");
     }
+    // Known categories are kept as codes and shown by their Chinese names.
+    let limited = f
+        .app
+        .create_service(
+            &f.staff,
+            &ServiceInput {
+                eligibility: vec!["extreme_poverty".into(), "subsistence".into()],
+                ..service_input()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(limited.eligibility, ["extreme_poverty", "subsistence"]);
+    assert_eq!(limited.eligibility_names, ["特困人员供养", "最低生活保障"]);
     // An organization's staff publish only for their organization.
     let e = f
         .app
@@ -387,7 +409,8 @@ async fn the_catalogue_validates_and_scopes_services() {
             .await
             .unwrap()
             .len(),
-        1
+        2,
+        "the first service and the limited one; nothing refused was written"
     );
 }
 
