@@ -286,13 +286,7 @@ pub(crate) async fn create_service(
     form: Result<Form<ServiceForm>, FormRejection>,
 ) -> PageResult {
     let session = signed_in(&state, &jar, "/services").await?;
-    let Form(form) = form.map_err(|_| {
-        PageError::App(AppError::invalid(
-            "form",
-            "form.invalid",
-            "表单内容无法读取，请刷新页面后重新填写。",
-        ))
-    })?;
+    let Form(form) = form.map_err(|_| crate::pages_registry::form_unreadable())?;
     check_csrf(&session, &form.csrf)?;
     let capacity = form.capacity_per_week.trim().parse::<i64>().unwrap_or(0);
     let input = ServiceInput {
@@ -355,13 +349,7 @@ pub(crate) async fn order_service(
 ) -> PageResult {
     let session = signed_in(&state, &jar, "/services").await?;
     session.info.actor.require_staff()?;
-    let Form(form) = form.map_err(|_| {
-        PageError::App(AppError::invalid(
-            "form",
-            "form.invalid",
-            "表单内容无法读取，请刷新页面后重新填写。",
-        ))
-    })?;
+    let Form(form) = form.map_err(|_| crate::pages_registry::form_unreadable())?;
     check_csrf(&session, &form.csrf)?;
     let household = form.household_id.trim().to_owned();
     if household.is_empty() {
@@ -511,13 +499,7 @@ pub(crate) async fn batch(
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> PageResult {
     let session = signed_in(&state, &jar, "/admin/orders").await?;
-    let Form(form) = form.map_err(|_| {
-        PageError::App(AppError::invalid(
-            "form",
-            "form.invalid",
-            "表单内容无法读取，请刷新页面后重试。",
-        ))
-    })?;
+    let Form(form) = form.map_err(|_| crate::pages_registry::form_unreadable())?;
     check_csrf(&session, &form.csrf)?;
     Ok(
         match state
@@ -641,13 +623,7 @@ pub(crate) async fn move_order(
     form: Result<Form<MoveForm>, FormRejection>,
 ) -> PageResult {
     let session = signed_in(&state, &jar, "/me/orders").await?;
-    let Form(form) = form.map_err(|_| {
-        PageError::App(AppError::invalid(
-            "form",
-            "form.invalid",
-            "表单内容无法读取，请刷新页面后重试。",
-        ))
-    })?;
+    let Form(form) = form.map_err(|_| crate::pages_registry::form_unreadable())?;
     check_csrf(&session, &form.csrf)?;
     let back = safe_back(&form.back);
     let actor = &session.info.actor;

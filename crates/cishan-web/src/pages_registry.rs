@@ -94,7 +94,8 @@ fn check_csrf(session: &Session, sent: &str) -> Result<(), PageError> {
     Ok(())
 }
 
-fn form_unreadable() -> PageError {
+/// A form that could not be read (missing or malformed fields): ask the user to reload it.
+pub(crate) fn form_unreadable() -> PageError {
     PageError::App(AppError::invalid(
         "form",
         "form.invalid",

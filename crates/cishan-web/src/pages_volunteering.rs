@@ -429,13 +429,7 @@ pub(crate) async fn create_activity(
     form: Result<Form<ActivityForm>, FormRejection>,
 ) -> PageResult {
     let session = staff(&state, &jar, "/admin/activities").await?;
-    let Form(form) = form.map_err(|_| {
-        PageError::App(AppError::invalid(
-            "form",
-            "form.invalid",
-            "表单内容无法读取，请刷新页面后重新填写。",
-        ))
-    })?;
+    let Form(form) = form.map_err(|_| crate::pages_registry::form_unreadable())?;
     check_csrf(&session, &form.csrf)?;
     let capacity = match form.capacity.trim().parse::<i64>() {
         Ok(c) => c,
