@@ -344,10 +344,6 @@ impl WriteTx {
             return Ok(());
         }
         let conn: &mut sqlx::AnyConnection = &mut self.tx;
-        if anonymous_params(conn) {
-            // See `staging::staged_insert`. Lasts until this transaction ends.
-            conn.execute("PRAGMA defer_foreign_keys = ON").await?;
-        }
         for table in &mut staging.tables {
             staging::write_table(conn, table).await?;
             table.rows.clear();
@@ -464,6 +460,9 @@ fn pool_options(backend: Backend, max_connections: u32, sync: Synchronous) -> An
                     })
                     .await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // Statement journals and temporary tables in memory: see
+                    // `staging::staged_insert`.
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                     // See [`Checkpointer`].
                     conn.execute(
                         format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}").as_str(),
