@@ -7,12 +7,13 @@ mod db_support;
 
 use std::sync::Arc;
 
+use cishan_app::donations::DonationRecorded;
 use cishan_app::donations::{
     AllocationInput, AllocationPart, DisbursementInput, DonationInput, EvidenceFile,
     IdempotencyKey, RefundInput,
 };
 use cishan_app::matching::MatchPoolInput;
-use cishan_app::{Actor, App, Config, ErrorKind, FixedClock, Role};
+use cishan_app::{Actor, App, AppError, Config, ErrorKind, FixedClock, Role};
 use cishan_core::region::embedded::lucheng;
 use cishan_store::{
     format_instant, FundRow, NewEntry, OrganizationRow, ParticipantRow, ProjectRow,
@@ -946,4 +947,114 @@ async fn verification_finds_states_and_totals_changed_behind_the_platforms_back(
             "{sql}: {problems:?}"
         );
     }
+}
+
+/// Records `n` donations at once (so the writer commits them in groups), every other one to
+/// project `P1` and the rest to the fund.
+async fn donate_together(
+    app: &App,
+    actor: &Actor,
+    prefix: &str,
+    n: i64,
+) -> Vec<(bool, Result<DonationRecorded, AppError>)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (app, actor) = (app.clone(), actor.clone());
+        let to_project = i % 2 == 1;
+        let input = if to_project {
+            money(1_000 + i, None, Some(P1))
+        } else {
+            money(1_000 + i, Some(FUND), None)
+        };
+        let key = key(&format!("{prefix}-{i}"));
+        tasks.push(tokio::spawn(async move {
+            let result = app.record_donation(&actor, &key, &input).await;
+            (to_project, result.map(|o| o.value))
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results
+}
+
+async fn scalar(f: &Fixture, sql: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&f.url).await.unwrap();
+    let value = sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get(0);
+    conn.close().await.unwrap();
+    value
+}
+
+/// The donation writer starts each group commit from what the last one knew (journal head,
+/// log frontier, receipt counters, projects, whether any match pool exists) when nothing else
+/// was written in between. A write in between, by this process or by another connection to
+/// the same database, must make it read afresh: a new pool must match the next donations, a
+/// project closed behind its back must refuse them, and journal, log and receipt numbers must
+/// stay whole.
+#[tokio::test]
+async fn group_commits_see_every_write_made_between_them() {
+    let f = fixture().await;
+    let first = donate_together(&f.app, &f.actor, "a", 40).await;
+    assert!(first
+        .iter()
+        .all(|(_, r)| r.as_ref().is_ok_and(|d| d.match_fen == 0)));
+
+    // This process creates a pool for P1: the next group's donations to P1 are matched.
+    pool(&f, 1_000_000).await;
+    for (to_project, result) in donate_together(&f.app, &f.actor, "b", 40).await {
+        let recorded = result.unwrap();
+        assert_eq!(recorded.match_fen > 0, to_project, "{recorded:?}");
+    }
+
+    // Another connection closes P1: the next group's donations to it are refused.
+    tamper(
+        &f,
+        "UPDATE projects SET state = 'closed' WHERE id = 'prj_1'",
+    )
+    .await;
+    for (to_project, result) in donate_together(&f.app, &f.actor, "c", 40).await {
+        match result {
+            Ok(_) => assert!(!to_project),
+            Err(e) => {
+                assert!(to_project);
+                assert_eq!(e.code, "donation.project_closed");
+            }
+        }
+    }
+
+    // A second app on the same database (as another process would be) records donations with
+    // its own writer, between two groups of this one.
+    let other = App::open(
+        &Config {
+            database_url: f.url.clone(),
+            data_dir: f._dir.path().to_owned(),
+        },
+        lucheng(),
+        f.clock.clone(),
+    )
+    .await
+    .unwrap();
+    for (_, result) in donate_together(&other, &f.actor, "d", 20).await {
+        assert!(result.is_ok() || result.is_err_and(|e| e.code == "donation.project_closed"));
+    }
+    other.close().await;
+    let last = donate_together(&f.app, &f.actor, "e", 40).await;
+    assert_eq!(last.iter().filter(|(_, r)| r.is_ok()).count(), 20);
+
+    let journal = f.app.store().verify_journal().await.unwrap();
+    assert!(journal.is_intact(), "{:?}", journal.problems);
+    assert_eq!(f.app.verify_log().await.unwrap(), Vec::<String>::new());
+    assert_eq!(f.app.verify_ledger().await.unwrap(), Vec::<String>::new());
+    assert_reconciled(&f.app).await;
+    // Receipt numbers: each once, without gaps.
+    let receipts = scalar(&f, "SELECT COUNT(*) FROM receipts").await;
+    assert_eq!(receipts, 40 + 60 + 20 + 10 + 20);
+    assert_eq!(scalar(&f, "SELECT MAX(seq) FROM receipts").await, receipts);
+    assert_eq!(
+        scalar(&f, "SELECT COUNT(DISTINCT seq) FROM receipts").await,
+        receipts
+    );
 }

@@ -234,6 +234,10 @@ impl WriteTx {
     /// writer already). Call it first in every transaction that moves money.
     pub async fn lock_writes(&mut self) -> Result<()> {
         self.flush().await?;
+        if crate::anonymous_params(self.raw()) {
+            // SQLite: `Store::begin` took the write lock with `BEGIN IMMEDIATE`.
+            return Ok(());
+        }
         sqlx::query("UPDATE journal_head SET seq = seq WHERE id = 1")
             .execute(self.conn())
             .await?;

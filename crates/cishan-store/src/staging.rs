@@ -147,6 +147,30 @@ impl Staging {
             || self.receipt_seqs.values().any(|(_, dirty)| *dirty)
     }
 
+    /// What the next staged transaction may start from ([`crate::StagedCarry`]): the cursors
+    /// and lookups, not idempotency keys (the next batch has its own), and of the log's subtree
+    /// hashes only the frontier that later appends need. Called after the flush.
+    pub(crate) fn carry(&mut self) -> Staging {
+        debug_assert!(!self.is_dirty(), "carried before the flush");
+        let log = self.log.take().map(|mut cursor| {
+            let frontier = cishan_translog::root_nodes(cursor.size).unwrap_or_default();
+            cursor.nodes.retain(|id, _| frontier.contains(id));
+            cursor
+        });
+        Staging {
+            tables: Vec::new(),
+            journal: self.journal.take(),
+            journal_rows: Vec::new(),
+            log,
+            receipt_seqs: std::mem::take(&mut self.receipt_seqs),
+            idempotency: HashMap::new(),
+            holder_orgs: std::mem::take(&mut self.holder_orgs),
+            project_states: std::mem::take(&mut self.project_states),
+            organizations: std::mem::take(&mut self.organizations),
+            any_pools: self.any_pools,
+        }
+    }
+
     pub(crate) fn push<R: BulkRow + Send + Sync + 'static>(&mut self, row: R) {
         let table = match self.tables.iter_mut().find(|t| t.table == R::TABLE) {
             Some(table) => table,
