@@ -10,9 +10,9 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::staging::{rows_per_statement, JournalCursor, Staging};
+use crate::staging::JournalCursor;
 use crate::time::{format_instant, parse_instant};
-use crate::{bulk_values, Result, Store, StoreError, WriteTx};
+use crate::{Result, Store, StoreError, WriteTx};
 
 /// The hash that precedes the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -227,44 +227,6 @@ impl WriteTx {
         staging.journal_rows.push(written.clone());
         Ok(written)
     }
-}
-
-/// Writes the staged journal entries and moves the head to the last of them.
-pub(crate) async fn write_staged(
-    conn: &mut sqlx::AnyConnection,
-    staging: &mut Staging,
-) -> Result<()> {
-    for chunk in staging.journal_rows.chunks(rows_per_statement(conn, 8)) {
-        let sql = format!(
-            "{} journal (seq, recorded_at, actor, kind, subject, payload, prev_hash, hash) \
-             VALUES {}",
-            crate::staging::staged_insert(conn),
-            bulk_values(conn, chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(e.seq)
-                .bind(&e.recorded_at)
-                .bind(&e.actor)
-                .bind(&e.kind)
-                .bind(&e.subject)
-                .bind(&e.payload)
-                .bind(&e.prev_hash)
-                .bind(&e.hash);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    staging.journal_rows.clear();
-    if let Some(cursor) = staging.journal.as_mut().filter(|c| c.dirty) {
-        sqlx::query("UPDATE journal_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(cursor.seq)
-            .bind(&cursor.hash)
-            .execute(&mut *conn)
-            .await?;
-        cursor.dirty = false;
-    }
-    Ok(())
 }
 
 fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<JournalEntry> {

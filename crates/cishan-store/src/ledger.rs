@@ -7,7 +7,6 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::records::{bulk_row, get_flag, AnyQuery, BulkRow};
-use crate::staging::Staging;
 use crate::{Result, Store, StoreError, WriteTx};
 
 /// One movement of a donation's money (see docs/ledger.md).
@@ -279,7 +278,14 @@ impl WriteTx {
         let per_statement = crate::staging::rows_per_statement(self.raw(), 1);
         let anonymous = crate::anonymous_params(self.raw());
         for chunk in keys.chunks(per_statement) {
-            let list = (0..chunk.len())
+            // The list is padded to a power of two (repeating its last key) so that the
+            // statement takes one of a few shapes and stays compiled in the connection's cache.
+            let padded = if anonymous {
+                chunk.len().next_power_of_two().min(per_statement)
+            } else {
+                chunk.len()
+            };
+            let list = (0..padded)
                 .map(|i| {
                     if anonymous {
                         "?".to_owned()
@@ -295,8 +301,8 @@ impl WriteTx {
                 if anonymous { "?" } else { "$1" }
             );
             let mut q = sqlx::query(&sql).bind(scope);
-            for key in chunk {
-                q = q.bind(*key);
+            for i in 0..padded {
+                q = q.bind(chunk[i.min(chunk.len() - 1)]);
             }
             let rows = q.fetch_all(self.raw()).await?;
             let staging = self.staging().expect("staging is on");
@@ -634,29 +640,6 @@ fn idempotent_from_row(r: &AnyRow) -> Result<IdempotentResponse> {
         status: r.try_get("status")?,
         response: r.try_get("response")?,
     })
-}
-
-/// Writes the receipt counters staging has advanced.
-pub(crate) async fn write_receipt_seqs(
-    conn: &mut sqlx::AnyConnection,
-    staging: &mut Staging,
-) -> Result<()> {
-    for ((org_id, year), (last, dirty)) in &mut staging.receipt_seqs {
-        if !*dirty {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO receipt_counters (org_id, year, last_seq) VALUES ($1, $2, $3) \
-             ON CONFLICT (org_id, year) DO UPDATE SET last_seq = $3",
-        )
-        .bind(org_id.as_str())
-        .bind(*year)
-        .bind(*last)
-        .execute(&mut *conn)
-        .await?;
-        *dirty = false;
-    }
-    Ok(())
 }
 
 /// What a trace shows about one disbursement.

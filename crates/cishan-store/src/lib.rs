@@ -418,15 +418,7 @@ impl WriteTx {
         if !staging.is_dirty() {
             return Ok(());
         }
-        let conn: &mut sqlx::AnyConnection = &mut self.tx;
-        for table in &mut staging.tables {
-            staging::write_table(conn, table).await?;
-            table.rows.clear();
-        }
-        journal::write_staged(conn, staging).await?;
-        translog::write_staged(conn, staging).await?;
-        write_receipt_seqs(conn, staging).await?;
-        Ok(())
+        staging::write_staged(&mut self.tx, staging).await
     }
 
     /// The connection, for a statement. Refuses while anything is staged: run

@@ -14,9 +14,9 @@ use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::staging::{rows_per_statement, LogCursor, StagedLeaf, Staging};
+use crate::staging::{LogCursor, StagedLeaf};
 use crate::time::format_instant;
-use crate::{bulk_values, values_placeholders, Result, Store, StoreError, WriteTx};
+use crate::{values_placeholders, Result, Store, StoreError, WriteTx};
 
 /// Subtree addresses fetched per statement (two parameters each). A proof needs at most about
 /// 2 × 63 of them, so this is one statement in practice.
@@ -272,57 +272,6 @@ impl WriteTx {
             .try_get("size")?;
         from_db(size)
     }
-}
-
-/// Writes the staged leaves and subtree hashes and moves the log's size past them.
-pub(crate) async fn write_staged(
-    conn: &mut sqlx::AnyConnection,
-    staging: &mut Staging,
-) -> Result<()> {
-    let Some(cursor) = staging.log.as_mut().filter(|c| c.dirty) else {
-        return Ok(());
-    };
-    for chunk in cursor.leaves.chunks(rows_per_statement(conn, 6)) {
-        let sql = format!(
-            "{} log_leaves (leaf_index, kind, subject, leaf, leaf_hash, recorded_at) VALUES {}",
-            crate::staging::staged_insert(conn),
-            bulk_values(conn, chunk.len(), 6)
-        );
-        let mut q = sqlx::query(&sql);
-        for l in chunk {
-            q = q
-                .bind(to_db(l.index)?)
-                .bind(&l.kind)
-                .bind(&l.subject)
-                .bind(&l.leaf)
-                .bind(cishan_translog::encode_hash(&l.leaf_hash))
-                .bind(&l.recorded_at);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    for chunk in cursor.new_nodes.chunks(rows_per_statement(conn, 3)) {
-        let sql = format!(
-            "{} log_nodes (level, idx, hash) VALUES {}",
-            crate::staging::staged_insert(conn),
-            bulk_values(conn, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, hash) in chunk {
-            q = q
-                .bind(i64::from(id.level))
-                .bind(to_db(id.index)?)
-                .bind(cishan_translog::encode_hash(hash));
-        }
-        q.execute(&mut *conn).await?;
-    }
-    sqlx::query("UPDATE log_state SET size = $1 WHERE id = 1")
-        .bind(to_db(cursor.size)?)
-        .execute(&mut *conn)
-        .await?;
-    cursor.leaves.clear();
-    cursor.new_nodes.clear();
-    cursor.dirty = false;
-    Ok(())
 }
 
 impl Store {
