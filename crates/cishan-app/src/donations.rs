@@ -50,6 +50,15 @@ impl IdempotencyKey {
         }
     }
 
+    /// A key a client sent, kept apart from every other account's keys: two offices that
+    /// both number their requests 1, 2, 3… must not replay each other's results. Stored as
+    /// `{user id}:{key}`. Keys the platform makes itself (imports, the demo) use
+    /// [`IdempotencyKey::parse`], so that whoever repeats the same import gets the same result.
+    pub fn for_account(account: &str, text: &str) -> Result<IdempotencyKey> {
+        let key = IdempotencyKey::parse(text)?;
+        Ok(IdempotencyKey(format!("{account}:{}", key.0)))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -217,6 +226,9 @@ fn positive_amount(field: &str, amount: i64) -> Result<i64> {
 }
 
 pub(crate) const PAYMENT_REF_TAKEN: &str = "donation.payment_ref_taken";
+
+/// The most units one goods donation may record (a receipt prints the quantity).
+pub const MAX_GOODS_QUANTITY: i64 = 1_000_000_000;
 
 /// A second donation with a payment reference already recorded on the same channel.
 pub(crate) fn payment_ref_taken(existing: Option<&str>) -> AppError {
@@ -390,11 +402,13 @@ impl App {
                     )?,
                 );
                 let quantity = input.goods_quantity.unwrap_or(0);
-                if quantity <= 0 {
+                if quantity <= 0 || quantity > MAX_GOODS_QUANTITY {
                     return Err(AppError::invalid(
                         "goods_quantity",
                         "donation.goods_quantity_invalid",
-                        "请填写物品数量（大于 0 的整数）。",
+                        format!(
+                            "请填写物品数量：大于 0、不超过 {MAX_GOODS_QUANTITY} 的整数（收到 {quantity}）。"
+                        ),
                     ));
                 }
                 row.goods_quantity = Some(quantity);
@@ -943,6 +957,16 @@ impl App {
             ));
         }
         let refundable = row.amount_fen - row.refunded_fen;
+        if row.goods_item.is_some() && amount != refundable {
+            // A receipt for the remainder would still list every item.
+            return Err(AppError::conflict(
+                "refund.goods_partial",
+                format!(
+                    "实物捐赠只能整笔退回（物品全部退还），退款金额须为可退金额 {}。",
+                    Fen::new(refundable)
+                ),
+            ));
+        }
         if !tx.add_refunded(donation_id, amount).await? {
             return Err(AppError::conflict(
                 "refund.exceeds",
@@ -1890,6 +1914,10 @@ mod tests {
         assert!(IdempotencyKey::parse("有中文").is_err());
         assert!(IdempotencyKey::parse("a b").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(201)).is_err());
+        let a = IdempotencyKey::for_account("usr_a", "1").unwrap();
+        let b = IdempotencyKey::for_account("usr_b", "1").unwrap();
+        assert_ne!(a, b);
+        assert!(IdempotencyKey::for_account("usr_a", "a b").is_err());
     }
 
     #[test]

@@ -1058,3 +1058,55 @@ async fn group_commits_see_every_write_made_between_them() {
         receipts
     );
 }
+
+/// A goods donation is refunded whole: a receipt for the remainder would still list every item.
+/// Its quantity is bounded, since the receipt prints it.
+#[tokio::test]
+async fn goods_are_refunded_whole_and_counted_within_bounds() {
+    let f = fixture().await;
+    let goods = |quantity: i64| DonationInput {
+        kind: Some("goods".into()),
+        amount_fen: 30_000,
+        fund_id: Some(FUND.into()),
+        goods_item: Some("棉被".into()),
+        goods_quantity: Some(quantity),
+        goods_unit: Some("床".into()),
+        valued_by: Some("采购发票".into()),
+        channel: "cash".into(),
+        ..DonationInput::default()
+    };
+    let too_many = f
+        .app
+        .record_donation(&f.actor, &key("g0"), &goods(1_000_000_001))
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code, "donation.goods_quantity_invalid");
+    let d = f
+        .app
+        .record_donation(&f.actor, &key("g1"), &goods(20))
+        .await
+        .unwrap()
+        .value;
+    let refund = |amount_fen: i64, k: &'static str| {
+        let (app, actor, id) = (f.app.clone(), f.actor.clone(), d.donation_id.clone());
+        async move {
+            app.refund_donation(
+                &actor,
+                &key(k),
+                &id,
+                &RefundInput {
+                    amount_fen,
+                    reason: "物品退回".into(),
+                },
+            )
+            .await
+        }
+    };
+    let partial = refund(10_050, "gr1").await.unwrap_err();
+    assert_eq!(partial.code, "refund.goods_partial");
+    assert_eq!(count(&f.app, "refunds").await, 0);
+    let whole = refund(30_000, "gr2").await.unwrap().value;
+    assert_eq!(whole.net_fen, 0);
+    assert_eq!(whole.new_receipt, None);
+    assert_reconciled(&f.app).await;
+}

@@ -205,7 +205,7 @@ pub(crate) async fn convert_card_points(
     input: Result<Json<CardPointsInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app

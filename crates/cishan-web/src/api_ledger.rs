@@ -27,7 +27,12 @@ pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set to `true` on a response replayed from an earlier request with the same key.
 pub(crate) const REPLAYED: &str = "idempotent-replayed";
 
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+/// The request's `Idempotency-Key`, scoped to the signed-in account
+/// ([`IdempotencyKey::for_account`]).
+pub(crate) fn idempotency_key(
+    headers: &HeaderMap,
+    actor: &cishan_app::Actor,
+) -> Result<IdempotencyKey, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Err(AppError::invalid(
             "Idempotency-Key",
@@ -36,8 +41,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, Api
         )
         .into());
     };
+    if headers.get_all(IDEMPOTENCY_KEY).iter().count() > 1 {
+        return Err(AppError::invalid(
+            "Idempotency-Key",
+            "idempotency.key_repeated",
+            "请求头 Idempotency-Key 只能有一个。",
+        )
+        .into());
+    }
     let text = value.to_str().unwrap_or("\u{0}");
-    Ok(IdempotencyKey::parse(text)?)
+    Ok(IdempotencyKey::for_account(&actor.user_id, text)?)
 }
 
 /// A key reused with a different body is unprocessable (422), not merely invalid.
@@ -89,7 +102,7 @@ pub(crate) async fn record_donation(
     input: Result<Json<DonationInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -128,7 +141,7 @@ pub(crate) async fn refund(
     input: Result<Json<RefundInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -176,7 +189,7 @@ pub(crate) async fn allocate(
     input: Result<Json<AllocationInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -210,7 +223,7 @@ pub(crate) async fn disburse(
     input: Result<Json<DisbursementInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -251,7 +264,7 @@ pub(crate) async fn reverse(
     input: Result<Json<ReversalInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app

@@ -101,10 +101,16 @@ fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
 }
 
 /// The optional `Idempotency-Key` of an order move.
-fn optional_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+fn optional_key(
+    headers: &HeaderMap,
+    actor: &cishan_app::Actor,
+) -> Result<Option<IdempotencyKey>, ApiError> {
     match headers.get(IDEMPOTENCY_KEY) {
         None => Ok(None),
-        Some(v) => Ok(Some(IdempotencyKey::parse(v.to_str().unwrap_or("\u{0}"))?)),
+        Some(v) => Ok(Some(IdempotencyKey::for_account(
+            &actor.user_id,
+            v.to_str().unwrap_or("\u{0}"),
+        )?)),
     }
 }
 
@@ -289,7 +295,7 @@ pub(crate) async fn create_order(
     input: Result<Json<OrderInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = optional_key(&headers)?;
+    let key = optional_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -375,7 +381,7 @@ pub(crate) async fn dispatch(
 ) -> ApiResult<Response> {
     let id = path(id)?;
     let actor = api_actor(&state, &headers).await?;
-    let key = optional_key(&headers)?;
+    let key = optional_key(&headers, &actor)?;
     let input: DispatchInput = optional_body(&bytes)?;
     let outcome = state
         .app
@@ -396,7 +402,7 @@ macro_rules! order_move {
         pub(crate) async fn $name(State(state): State<AppState>, headers: HeaderMap, id: Result<Path<String>, PathRejection>, bytes: Bytes) -> ApiResult<Response> {
             let id = path(id)?;
             let actor = api_actor(&state, &headers).await?;
-            let key = optional_key(&headers)?;
+            let key = optional_key(&headers, &actor)?;
             // No input, but a body with fields is refused like any other unknown field.
             let MoveInput {} = optional_body(&bytes)?;
             let outcome = state.app.$call(&actor, key.as_ref(), &id).await.map_err(app_error)?;
@@ -437,7 +443,7 @@ pub(crate) async fn cancel(
 ) -> ApiResult<Response> {
     let id = path(id)?;
     let actor = api_actor(&state, &headers).await?;
-    let key = optional_key(&headers)?;
+    let key = optional_key(&headers, &actor)?;
     let input: ReasonInput = optional_body(&bytes)?;
     let outcome = state
         .app
@@ -460,7 +466,7 @@ pub(crate) async fn reject(
 ) -> ApiResult<Response> {
     let id = path(id)?;
     let actor = api_actor(&state, &headers).await?;
-    let key = optional_key(&headers)?;
+    let key = optional_key(&headers, &actor)?;
     let input: ReasonInput = optional_body(&bytes)?;
     let outcome = state
         .app
@@ -486,7 +492,7 @@ pub(crate) async fn review(
 ) -> ApiResult<Response> {
     let id = path(id)?;
     let actor = api_actor(&state, &headers).await?;
-    let key = optional_key(&headers)?;
+    let key = optional_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -516,7 +522,7 @@ pub(crate) async fn verify_minutes(
 ) -> ApiResult<Response> {
     let id = path(id)?;
     let actor = api_actor(&state, &headers).await?;
-    let key = optional_key(&headers)?;
+    let key = optional_key(&headers, &actor)?;
     let input: VerifyMinutesInput = optional_body(&bytes)?;
     let outcome = state
         .app

@@ -196,7 +196,7 @@ pub(crate) async fn create_offer(
     input: Result<Json<OfferInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -226,7 +226,7 @@ pub(crate) async fn record_skill(
     input: Result<Json<SkillActInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -262,7 +262,7 @@ pub(crate) async fn redeem(
     input: Result<Json<RedeemInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app
@@ -296,7 +296,7 @@ pub(crate) async fn cancel(
     input: Result<Json<CancelInput>, JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = api_actor(&state, &headers).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers, &actor)?;
     let input = body(input)?;
     let outcome = state
         .app

@@ -55,10 +55,24 @@ pub fn run_to(receipt: &Path, key: &Path, out: &mut impl Write) -> anyhow::Resul
     let failed = report.checks.iter().filter(|c| !c.passed).count();
     // The proofs show the receipt was issued into the log. A refund voids it by a later leaf,
     // which the document reports as its status; a voided receipt no longer counts.
-    let voided = serde_json::from_str::<serde_json::Value>(&document)
+    let status = serde_json::from_str::<serde_json::Value>(&document)
         .ok()
-        .and_then(|d| d["status"].as_str().map(|s| s == "voided"))
-        .unwrap_or(false);
+        .and_then(|d| d["status"].as_str().map(str::to_owned));
+    let voided = match status.as_deref() {
+        Some("issued") => false,
+        Some("voided") => true,
+        other => {
+            // Not signed, so not proof of anything, but a document without a status of either
+            // kind was not served by the platform and cannot be vouched for.
+            writeln!(
+                out,
+                "无效 INVALID: the document's status is {}, not \"issued\" or \"voided\"",
+                other.map_or("missing".to_owned(), |s| format!("\"{s}\""))
+            )?;
+            out.flush()?;
+            return Ok(false);
+        }
+    };
     if report.all_passed() && voided {
         writeln!(
             out,

@@ -580,6 +580,21 @@ async fn a_downloaded_receipt_verifies_offline_and_an_edited_one_does_not() {
         "{}",
         text(&voided.stdout)
     );
+
+    // The status is not signed; a document without a known one is not vouched for.
+    for status in [serde_json::Value::Null, serde_json::json!("bogus")] {
+        let mut unknown: serde_json::Value = serde_json::from_str(&document).unwrap();
+        unknown["status"] = status;
+        let unknown_file = dir.path().join("unknown-status.json");
+        std::fs::write(&unknown_file, unknown.to_string()).unwrap();
+        let refused = run(cishan(elsewhere.path()).args(args(&unknown_file)));
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+        assert!(
+            text(&refused.stdout).contains("INVALID"),
+            "{}",
+            text(&refused.stdout)
+        );
+    }
 }
 
 /// Reads a report the CLI wrote: a BOM for Excel, then CSV records.

@@ -291,3 +291,44 @@ async fn a_receipt_carries_a_signed_code_that_a_scan_answers() {
     let (_, body) = scan(code).await;
     assert_eq!(body["status"], "voided");
 }
+
+/// Two accounts that happen to send the same key (offices numbering their requests 1, 2, 3…)
+/// each record their own donation; neither sees the other's result.
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_the_account_that_sent_it() {
+    let t = TestApp::start().await;
+    t.seed().await;
+    t.create_staff().await;
+    let admin = t.admin_token().await;
+    let staff = t.token("staff", crate::common::STAFF_PASSWORD).await;
+    let body = json!({ "amount_fen": 10_000, "fund_id": "fund_1", "channel": "cash" });
+    let (status, first, replayed) = post(&t, &admin, "/api/v1/donations", Some("1"), &body).await;
+    assert_eq!(status, 201, "{first}");
+    assert!(!replayed);
+    let (status, second, replayed) = post(&t, &staff, "/api/v1/donations", Some("1"), &body).await;
+    assert_eq!(status, 201, "{second}");
+    assert!(!replayed, "another account's key must not replay: {second}");
+    assert_ne!(first["donation_id"], second["donation_id"]);
+    // The same account retrying still gets its own first result.
+    let (status, again, replayed) = post(&t, &staff, "/api/v1/donations", Some("1"), &body).await;
+    assert_eq!(status, 201);
+    assert!(replayed);
+    assert_eq!(again, second);
+    assert_eq!(t.app.store().count_rows("donations").await.unwrap(), 2 + 2);
+
+    // Two keys on one request: refused, nothing recorded.
+    let res = t
+        .client()
+        .post(t.url("/api/v1/donations"))
+        .bearer_auth(&admin)
+        .header("Idempotency-Key", "2")
+        .header("Idempotency-Key", "3")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "idempotency.key_repeated");
+    assert_eq!(t.app.store().count_rows("donations").await.unwrap(), 2 + 2);
+}
