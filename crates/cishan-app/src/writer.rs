@@ -166,7 +166,7 @@ async fn answer_after_sync(app: App, mut committed: mpsc::UnboundedReceiver<Answ
 /// Commits `jobs` (together when they all succeed) and returns their answers, not yet synced.
 /// `carry` is what the last batch knew ([`StagedCarry`]); it is replaced by this batch's, or
 /// dropped when the batch fails.
-async fn run_batch(app: &App, jobs: Vec<Job>, carry: &mut Option<StagedCarry>) -> Answers {
+async fn run_batch(app: &App, mut jobs: Vec<Job>, carry: &mut Option<StagedCarry>) -> Answers {
     let error = match try_together(app, &jobs, carry.take()).await {
         Ok((results, next)) => {
             *carry = next;
@@ -178,7 +178,6 @@ async fn run_batch(app: &App, jobs: Vec<Job>, carry: &mut Option<StagedCarry>) -
         }
         Err(e) => e,
     };
-    let mut jobs = jobs;
     if jobs.len() == 1 {
         // Alone already: that is its answer.
         let job = jobs.pop().expect("one job");

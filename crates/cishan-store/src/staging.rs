@@ -158,16 +158,14 @@ impl Staging {
             cursor
         });
         Staging {
-            tables: Vec::new(),
             journal: self.journal.take(),
-            journal_rows: Vec::new(),
             log,
             receipt_seqs: std::mem::take(&mut self.receipt_seqs),
-            idempotency: HashMap::new(),
             holder_orgs: std::mem::take(&mut self.holder_orgs),
             project_states: std::mem::take(&mut self.project_states),
             organizations: std::mem::take(&mut self.organizations),
             any_pools: self.any_pools,
+            ..Staging::default()
         }
     }
 
@@ -281,11 +279,7 @@ fn staged_statements<'a>(
                     columns: &str,
                     width: usize,
                     count: usize,
-                    bind_chunk: &dyn Fn(
-        std::ops::Range<usize>,
-    ) -> Box<
-        dyn Fn(AnyQuery<'a>) -> AnyQuery<'a> + Send + Sync + 'a,
-    >| {
+                    bind_chunk: &dyn Fn(std::ops::Range<usize>) -> Binder<'a>| {
         let per = rows_per_statement(conn, width);
         let mut start = 0;
         while start < count {
